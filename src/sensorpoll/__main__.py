@@ -1,0 +1,3 @@
+from sensorpoll.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""Command line: parses arguments, maps outcomes to exit codes, calls into the parts.
+
+Exit codes: 0 ok, 1 a device failed (`once`), 2 usage error, 78 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sensorpoll import __version__
+from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from sensorpoll.config.schema import parse_listen
+from sensorpoll.drivers import registry
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+
+log = logging.getLogger("sensorpoll")
+
+
+def setup_logging(level: str) -> None:
+    # journald stamps every line itself; elsewhere a timestamp is wanted
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if not os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+
+
+def load(path: Path) -> Settings:
+    from sensorpoll.export.checks import metric_checks
+
+    return load_settings(path, registry.config_model, extra_checks=metric_checks())
+
+
+def _config_error(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    count = len(exc.problems)
+    print(f"configuration invalid: {count} problem{'s' * (count != 1)}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sensorpoll.daemon.service import Daemon
+    from sensorpoll.export.http import HttpExporter
+    from sensorpoll.export.sinks import Sinks
+
+    settings = load(args.config)
+    exporter = HttpExporter(settings, listen=args.listen)
+    daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
+    asyncio.run(daemon.run())
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    print(f"{args.config}: valid")
+    print(
+        f"interval {settings.interval:g}s, default timeout {settings.default_timeout:g}s, "
+        f"http {settings.http.listen}, namespace {settings.metrics.namespace}"
+    )
+    print(f"{len(settings.devices)} devices:")
+    for device in settings.devices:
+        deadline = settings.deadline(device)
+        print(f"  {device.name} ({device.driver}, timeout {deadline:g}s)")
+        for field in device.fields:
+            unit = f" [{field.unit}]" if field.unit else ""
+            print(f"    {field.name}{unit} {field.kind}")
+    by_driver: dict[str, list[Any]] = {}
+    for device in settings.devices:
+        by_driver.setdefault(device.driver, []).append(device)
+    warnings = 0
+    for name, devices in by_driver.items():
+        for line in registry.driver_class(name).check_report(devices, settings):
+            warnings += line.startswith("warning:")
+            print(line)
+    if warnings:
+        print(f"{warnings} warning{'s' * (warnings != 1)}")
+    return EXIT_OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from sensorpoll.daemon.service import Poller
+    from sensorpoll.export.cyclejson import cycle_to_json
+    from sensorpoll.export.table import render_table
+
+    settings = load(args.config)
+
+    async def poll() -> Any:
+        poller = Poller(settings)
+        try:
+            await poller.open()
+            return await poller.cycle()
+        finally:
+            await poller.aclose()
+
+    cycle = asyncio.run(poll())
+    if args.format == "json":
+        print(cycle_to_json(cycle, indent=2))
+    else:
+        print(render_table(cycle, settings))
+    return EXIT_FAILED if cycle.failed else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sensorpoll.config.jsonschema import config_json_schema
+
+    print(json.dumps(config_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _listen(value: str) -> str:
+    try:
+        parse_listen(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sensorpoll",
+        description="Poll lab sensors and instruments on a fixed cycle; export to Prometheus.",
+    )
+    parser.add_argument("--version", action="version", version=f"sensorpoll {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: info)",
+    )
+    with_config = argparse.ArgumentParser(add_help=False, parents=[common])
+    with_config.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG_PATH,
+        help=f"config file (default: {DEFAULT_CONFIG_PATH})",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", parents=[with_config], help="the daemon: poll forever and serve HTTP"
+    )
+    run.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="override http.listen")
+    run.set_defaults(func=cmd_run)
+
+    check = commands.add_parser(
+        "check",
+        parents=[with_config],
+        help="validate the config; print devices, fields, request plans and bus load",
+    )
+    check.set_defaults(func=cmd_check)
+
+    once = commands.add_parser(
+        "once", parents=[with_config], help="poll every device once, print the cycle, exit"
+    )
+    once.add_argument("--format", choices=["table", "json"], default="table")
+    once.set_defaults(func=cmd_once)
+
+    schema = commands.add_parser(
+        "schema", parents=[common], help="print the JSON Schema of the config file"
+    )
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        return _config_error(exc)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return result

@@ -1,0 +1,25 @@
+"""The one exception config loading raises: every problem found, each with file, line, path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    line: int | None  # 1-based; None when the problem is with the file as a whole
+    path: str  # dotted field path, e.g. "devices[2].fields[0].address"; "" for the root
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The config file is invalid; `problems` lists everything wrong with it, in file order."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path))
+        super().__init__("\n".join(str(p) for p in self.problems))

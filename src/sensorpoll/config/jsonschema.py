@@ -1,0 +1,39 @@
+"""The JSON Schema of the whole config file, every registered driver's device model included."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Union, get_args
+
+from pydantic import Field, create_model
+
+from sensorpoll.config.schema import DeviceConfig, Settings
+from sensorpoll.drivers import registry
+
+log = logging.getLogger(__name__)
+
+
+def _has_literal_driver(model: type[DeviceConfig]) -> bool:
+    annotation = model.model_fields["driver"].annotation
+    return bool(get_args(annotation)) and all(isinstance(a, str) for a in get_args(annotation))
+
+
+def config_json_schema() -> dict[str, Any]:
+    models: list[type[DeviceConfig]] = []
+    for name in registry.names():
+        try:
+            models.append(registry.config_model(name))
+        except LookupError as exc:
+            log.warning("%s", exc)
+    device: Any = Union[tuple(models)]  # noqa: UP007 - built at run time from a list
+    if len(models) > 1 and all(_has_literal_driver(m) for m in models):
+        device = Annotated[device, Field(discriminator="driver")]
+    model = create_model(
+        "SensorpollConfig",
+        __base__=Settings,
+        __doc__="sensorpoll configuration file",
+        devices=(tuple[device, ...], Field(min_length=1)),
+    )
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,249 @@
+"""Config file -> validated, frozen `Settings`, or a `ConfigError` listing every problem.
+
+Each device section is validated by its driver's own model, so third-party drivers bring
+their own schema; cross-device rules (unique names, shared buses, deadlines) are checked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sensorpoll.config.errors import ConfigError, ConfigProblem
+from sensorpoll.config.schema import BusSpec, DeviceConfig, Settings
+from sensorpoll.config.yamlmarks import Path_, YamlProblem, load_yaml
+
+DriverModels = Callable[[str], type[DeviceConfig]]
+"""Maps a `driver:` name to its config model; raises LookupError with a message if unknown."""
+
+ExtraCheck = Callable[[Settings], Iterable[tuple[Path_, str]]]
+"""A rule over the whole validated config, from a later stage (e.g. metric name clashes)."""
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class _Problems:
+    def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
+        self.file, self.lines = file, lines
+        self.items: list[ConfigProblem] = []
+
+    def line_of(self, path: Path_) -> int | None:
+        for end in range(len(path), -1, -1):  # the nearest enclosing item that has a line
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def add(self, path: Path_, message: str, line: int | None = None) -> None:
+        line = line if line is not None else self.line_of(path)
+        self.items.append(ConfigProblem(self.file, line, format_path(path), message))
+
+    def add_validation(self, prefix: Path_, error: ValidationError) -> None:
+        for item in error.errors(include_url=False):
+            path = (*prefix, *(p for p in item["loc"] if isinstance(p, str | int)))
+            message = item["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            if item["type"] == "extra_forbidden":
+                message = "unknown key"
+            self.add(path, message)
+
+
+def load_settings(
+    path: str | Path,
+    driver_models: DriverModels,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_checks: Sequence[ExtraCheck] = (),
+) -> Settings:
+    """Read and validate the config file at `path`."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(name, None, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem(name, None, "", "is a directory, not a file")]) from None
+    except PermissionError:
+        raise ConfigError([ConfigProblem(name, None, "", "permission denied")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [ConfigProblem(name, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        ) from None
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(name, None, "", exc.strerror or str(exc))]) from None
+    return parse_settings(text, name, driver_models, env=env, extra_checks=extra_checks)
+
+
+def parse_settings(
+    text: str,
+    file: str,
+    driver_models: DriverModels,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra_checks: Sequence[ExtraCheck] = (),
+) -> Settings:
+    """Validate config `text`; `file` names it in error messages."""
+    try:
+        data, lines = load_yaml(text, env)
+    except YamlProblem as exc:
+        problem = ConfigProblem(file, exc.line, format_path(exc.path), exc.message)
+        raise ConfigError([problem]) from None
+    except ExceptionGroup as group:
+        raise ConfigError(
+            [
+                ConfigProblem(file, p.line, format_path(p.path), p.message)
+                for p in group.exceptions
+                if isinstance(p, YamlProblem)
+            ]
+        ) from None
+    problems = _Problems(file, lines)
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        problems.add(
+            (), f"the config must be a mapping of keys (interval, devices, ...), not {kind}"
+        )
+        raise ConfigError(problems.items)
+
+    devices = _validate_devices(data.get("devices"), driver_models, problems)
+    try:
+        settings = Settings.model_validate({**data, "devices": devices or [None]})
+    except ValidationError as exc:
+        if devices is None:  # already reported; don't repeat it as a type error
+            exc_errors = [e for e in exc.errors() if e["loc"][:1] != ("devices",)]
+            if exc_errors:
+                problems.add_validation((), _only(exc, exc_errors))
+        else:
+            problems.add_validation((), exc)
+        raise ConfigError(problems.items) from None
+    if devices is None:
+        raise ConfigError(problems.items)
+
+    _check_cross_device(settings, problems)
+    for check in extra_checks:
+        for path, message in check(settings):
+            problems.add(path, message)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return settings
+
+
+def _only(exc: ValidationError, errors: list[Any]) -> ValidationError:
+    return ValidationError.from_exception_data(exc.title, errors)
+
+
+def _validate_devices(
+    raw: Any, driver_models: DriverModels, problems: _Problems
+) -> list[DeviceConfig] | None:
+    """Each device by its driver's model; None when any of them is invalid."""
+    if raw is None:
+        problems.add(("devices",), "at least one device is required")
+        return None
+    if not isinstance(raw, list):
+        problems.add(("devices",), "must be a list of devices")
+        return None
+    if not raw:
+        problems.add(("devices",), "at least one device is required")
+        return None
+    devices: list[DeviceConfig] = []
+    ok = True
+    for i, item in enumerate(raw):
+        where: Path_ = ("devices", i)
+        if not isinstance(item, dict):
+            problems.add(where, "a device must be a mapping with name, driver and fields")
+            ok = False
+            continue
+        driver = item.get("driver")
+        if not isinstance(driver, str):
+            problems.add(where, "every device needs `driver:` (e.g. simulated, modbus, serial)")
+            ok = False
+            continue
+        try:
+            model = driver_models(driver)
+        except LookupError as exc:
+            problems.add((*where, "driver"), str(exc.args[0]) if exc.args else str(exc))
+            ok = False
+            continue
+        try:
+            devices.append(model.model_validate(item))
+        except ValidationError as exc:
+            problems.add_validation(where, exc)
+            ok = False
+    return devices if ok else None
+
+
+def _check_cross_device(settings: Settings, problems: _Problems) -> None:
+    if settings.timeout is not None and settings.timeout >= settings.interval:
+        problems.add(
+            ("timeout",),
+            f"must be shorter than the interval ({settings.timeout:g}s >= "
+            f"{settings.interval:g}s): a cycle has to end before the next one starts",
+        )
+    names: dict[str, int] = {}
+    buses: dict[str, tuple[int, BusSpec]] = {}
+    addresses: dict[tuple[str, str], int] = {}
+    for i, device in enumerate(settings.devices):
+        if device.name in names:
+            problems.add(
+                ("devices", i, "name"),
+                f"device name {device.name!r} is already used by devices[{names[device.name]}]",
+            )
+        names.setdefault(device.name, i)
+        if device.timeout is not None and device.timeout >= settings.interval:
+            problems.add(
+                ("devices", i, "timeout"),
+                f"must be shorter than the interval ({device.timeout:g}s >= "
+                f"{settings.interval:g}s)",
+            )
+        for j, field in enumerate(device.fields):
+            for key in field.labels.keys() & device.labels.keys():
+                problems.add(
+                    ("devices", i, "fields", j, "labels", key),
+                    f"label {key!r} is also set on the device; set it in one place",
+                )
+        spec = device.bus()
+        if spec is None:
+            continue
+        first = buses.get(spec.key)
+        if first is None:
+            buses[spec.key] = (i, spec)
+        else:
+            j, other = first
+            if other.protocol != spec.protocol:
+                problems.add(
+                    ("devices", i),
+                    f"{spec.key} is used as {spec.protocol} here but as {other.protocol} by "
+                    f"devices[{j}] ({settings.devices[j].name}); one line speaks one protocol",
+                )
+            elif other.settings != spec.settings:
+                diff = ", ".join(
+                    f"{k}: {v!r} vs {dict(other.settings).get(k)!r}"
+                    for k, v in spec.settings
+                    if dict(other.settings).get(k) != v
+                )
+                problems.add(
+                    ("devices", i),
+                    f"line settings differ from devices[{j}] ({settings.devices[j].name}) "
+                    f"on the same {spec.key}: {diff}",
+                )
+        if spec.address is not None:
+            slot = (spec.key, spec.address)
+            if slot in addresses:
+                j = addresses[slot]
+                problems.add(
+                    ("devices", i),
+                    f"address {spec.address} on {spec.key} is already used by devices[{j}] "
+                    f"({settings.devices[j].name})",
+                )
+            addresses.setdefault(slot, i)

@@ -1,0 +1,7 @@
+"""The poll loop: a fixed grid, one concurrent read per device, an immutable Cycle (stage 3)."""
+
+from sensorpoll.daemon.cycle import Cycle, DeviceResult
+from sensorpoll.daemon.poller import DevicePoller, poll_cycle
+from sensorpoll.daemon.service import Daemon, Poller, Publisher
+
+__all__ = ["Cycle", "Daemon", "DevicePoller", "DeviceResult", "Poller", "Publisher", "poll_cycle"]

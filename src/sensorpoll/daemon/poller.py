@@ -1,0 +1,173 @@
+"""One poll of every device: concurrent reads, each under its own deadline -> a `Cycle`.
+
+Owns error classification, per-device backoff and logging device up/down transitions once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+from sensorpoll.config.schema import DeviceConfig
+from sensorpoll.daemon.cycle import Cycle, DeviceResult
+from sensorpoll.drivers.base import Driver, Value
+from sensorpoll.drivers.errors import DeviceError
+
+log = logging.getLogger("sensorpoll.poll")
+
+BACKOFF_AFTER = 3  # consecutive failures read every cycle before backoff starts
+BACKOFF_MAX = 30.0  # seconds between attempts at most, for a device that stays down
+STUCK_GRACE = 0.05  # how long past its deadline a read that ignores cancellation may run
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(reason, detail) for an exception a read raised."""
+    if isinstance(exc, DeviceError):
+        return exc.reason, str(exc)
+    if isinstance(exc, TimeoutError):
+        return "timeout", str(exc) or "no answer before the deadline"
+    if isinstance(exc, ConnectionError):
+        return "connection", str(exc) or type(exc).__name__
+    if isinstance(exc, OSError):
+        return "io", str(exc) or type(exc).__name__
+    return "internal", f"{type(exc).__name__}: {exc}"
+
+
+class DevicePoller:
+    """Reads one device once per cycle and remembers its health between cycles."""
+
+    def __init__(self, driver: Driver[DeviceConfig], deadline: float, interval: float) -> None:
+        self.driver = driver
+        self.deadline = deadline
+        self.interval = interval
+        self.name = driver.config.name
+        self._fields = tuple(f.name for f in driver.config.fields)
+        self._up: bool | None = None
+        self._failures = 0
+        self._next_attempt = -math.inf
+        self._last: tuple[str, str] = ("", "")
+        self._stuck: asyncio.Task[DeviceResult] | None = None
+
+    @property
+    def config(self) -> DeviceConfig:
+        return self.driver.config
+
+    def due(self, now: float) -> bool:
+        return now >= self._next_attempt
+
+    def skipped(self) -> DeviceResult:
+        """The result for a cycle in which the device was not read (backoff, or a stuck read)."""
+        reason, detail = self._last
+        if self._stuck is not None and not self._stuck.done():
+            reason, detail = "timeout", "the previous read is still running"
+        return DeviceResult(self.name, False, reason, 0.0, {}, detail, attempted=False)
+
+    async def poll(self) -> DeviceResult:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            async with asyncio.timeout(self.deadline):
+                raw = await self.driver.read()
+            values = self._values(raw)
+        except Exception as exc:  # nothing a driver raises escapes the loop
+            reason, detail = classify(exc)
+            if not isinstance(exc, DeviceError | OSError) and self._up is not False:
+                log.error("device %s: unexpected error from its driver", self.name, exc_info=exc)
+            return self._failed(reason, detail, loop.time() - start, start)
+        return self._succeeded(values, loop.time() - start)
+
+    def _values(self, raw: Mapping[str, Value]) -> dict[str, Value]:
+        values: dict[str, Value] = {}
+        for name in self._fields:
+            try:
+                value = raw[name]
+            except KeyError:
+                raise DeviceError(
+                    f"driver returned no value for field {name}", reason="internal"
+                ) from None
+            except TypeError:
+                raise DeviceError(
+                    f"driver returned {type(raw).__name__}, not a mapping", reason="internal"
+                ) from None
+            if not isinstance(value, int | float | str):
+                raise DeviceError(
+                    f"driver returned {type(value).__name__} for field {name}", reason="internal"
+                )
+            values[name] = value
+        return values
+
+    def _succeeded(self, values: dict[str, Value], duration: float) -> DeviceResult:
+        if self._up is False:
+            log.info("device %s is back up after %d failed reads", self.name, self._failures)
+        self._up, self._failures, self._next_attempt = True, 0, -math.inf
+        return DeviceResult(self.name, True, None, duration, values)
+
+    def _failed(self, reason: str, detail: str, duration: float, start: float) -> DeviceResult:
+        self._failures += 1
+        self._last = (reason, detail)
+        if self._failures >= BACKOFF_AFTER:
+            delay = min(self.interval * 2 ** (self._failures - BACKOFF_AFTER), BACKOFF_MAX)
+            # minus half an interval: "due" is tested at grid points, which jitter a little
+            self._next_attempt = start + max(delay, self.interval) - self.interval / 2
+        if self._up is not False:
+            log.warning("device %s is down: %s: %s", self.name, reason, detail)
+        else:
+            log.debug("device %s still down: %s: %s", self.name, reason, detail)
+        self._up = False
+        return DeviceResult(self.name, False, reason, duration, {}, detail)
+
+    def abandon(self, task: asyncio.Task[DeviceResult], duration: float) -> DeviceResult:
+        """A read that ignored cancellation past its deadline: leave it running, skip the device
+        until it finishes, and report a timeout now."""
+        self._stuck = task
+        task.add_done_callback(self._unstick)
+        log.error("device %s: read ignored cancellation; skipping it until it ends", self.name)
+        return self._failed("timeout", "read ignored cancellation", duration, time.monotonic())
+
+    def _unstick(self, task: asyncio.Task[DeviceResult]) -> None:
+        self._stuck = None
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+    @property
+    def stuck(self) -> bool:
+        return self._stuck is not None
+
+
+async def poll_cycle(
+    pollers: Sequence[DevicePoller], number: int, overruns_total: int = 0
+) -> Cycle:
+    """Read every due device concurrently; results in configuration order."""
+    loop = asyncio.get_running_loop()
+    started_monotonic = loop.time()
+    started = time.time()
+    results: list[DeviceResult | None] = [None] * len(pollers)
+    tasks: dict[asyncio.Task[DeviceResult], int] = {}
+    for i, poller in enumerate(pollers):
+        if poller.stuck or not poller.due(started_monotonic):
+            results[i] = poller.skipped()
+        else:
+            tasks[loop.create_task(poller.poll(), name=f"read:{poller.name}")] = i
+    if tasks:
+        # Each read ends at its own deadline (asyncio.timeout inside `poll`); this wait is only
+        # the backstop for a driver that swallows cancellation, so one can never hold the cycle.
+        backstop = max(pollers[i].deadline for i in tasks.values()) + STUCK_GRACE
+        done, pending = await asyncio.wait(tasks, timeout=backstop)
+        for task in done:
+            results[tasks[task]] = task.result()
+        for task in pending:
+            task.cancel()
+            i = tasks[task]
+            results[i] = pollers[i].abandon(task, loop.time() - started_monotonic)
+    devices = tuple(r for r in results if r is not None)
+    return Cycle(
+        number=number,
+        started=started,
+        started_monotonic=started_monotonic,
+        duration_s=loop.time() - started_monotonic,
+        devices=devices,
+        overruns_total=overruns_total,
+    )

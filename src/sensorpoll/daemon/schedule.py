@@ -1,0 +1,50 @@
+"""The fixed grid cycles start on: interval-spaced points of the monotonic clock.
+
+No drift: point k is start + k * interval, however long cycles take; an overrun skips ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Grid:
+    """Grid points on the event loop's clock, aligned to a wall-clock multiple of interval."""
+
+    interval: float
+    origin: float  # loop time of grid point 0
+    index: int = 0
+    overruns: int = 0
+
+    @classmethod
+    def aligned(cls, interval: float, loop_now: float, wall_now: float | None = None) -> Grid:
+        """Start at the next wall-clock multiple of `interval`, so 1 s cycles fall on whole
+        seconds and several daemons poll in step."""
+        wall = time.time() if wall_now is None else wall_now
+        return cls(interval, loop_now + (-wall) % interval)
+
+    @property
+    def next_point(self) -> float:
+        return self.origin + self.index * self.interval
+
+    def advance(self, now: float) -> int:
+        """Move past the point just used; if `now` is already past the next one, skip to the
+        first point still ahead and count one overrun. Returns the grid points skipped."""
+        self.index += 1
+        late = now - self.next_point
+        if late <= 0:
+            return 0
+        skipped = math.floor(late / self.interval) + 1
+        self.index += skipped
+        self.overruns += 1
+        return skipped
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.next_point - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)

@@ -1,0 +1,59 @@
+"""The Driver interface the poll loop sees: open, read one reading of every field, close.
+
+Drivers know their device and its line (via a shared `Bus`), nothing of cycles or export.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from types import TracebackType
+from typing import ClassVar, Generic, Self, TypeVar
+
+from sensorpoll.config.schema import DeviceConfig, Settings
+from sensorpoll.drivers.bus import Buses
+
+Value = float | int | bool | str
+"""A field's value: numbers, booleans (exported as 0/1) and strings (exported as info)."""
+
+ConfigT = TypeVar("ConfigT", bound=DeviceConfig)
+
+
+class Driver(abc.ABC, Generic[ConfigT]):
+    """One configured device. The loop owns deadlines, ordering and error classification."""
+
+    config_model: ClassVar[type[DeviceConfig]]
+
+    def __init__(self, config: ConfigT, buses: Buses) -> None:
+        self.config = config
+        self.buses = buses
+
+    async def open(self) -> None:
+        """Prepare the connection; idempotent. May do nothing and connect on first read."""
+
+    @abc.abstractmethod
+    async def read(self) -> Mapping[str, Value]:
+        """One reading of every field, keyed by field name; raise a `DeviceError` on failure."""
+
+    async def aclose(self) -> None:
+        """Release what `open` or `read` acquired; idempotent."""
+
+    @classmethod
+    def check_report(cls, devices: list[ConfigT], settings: Settings) -> list[str]:
+        """Lines `sensorpoll check` prints for this driver's devices (request plans, bus load).
+
+        A line starting with "warning:" is shown as a warning.
+        """
+        return []
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,1 @@
+"""Export: everything downstream of a finished cycle (metrics, HTTP, sinks) (flow stage 4)."""

@@ -1,0 +1,108 @@
+"""Data logs: each cycle appended as one JSON line, flushed per cycle, reopened on SIGHUP.
+
+Reopening makes logrotate work: it moves the file away, SIGHUP, the next line goes to a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import IO
+
+from sensorpoll.config.schema import JsonlSinkSettings, Settings
+from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.export.cyclejson import cycle_to_json
+
+log = logging.getLogger(__name__)
+
+
+class JsonlSink:
+    """Appends the cycle JSON of every cycle to one file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+        self._failing = False
+
+    async def start(self) -> None:
+        self._open()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def publish(self, cycle: Cycle) -> None:
+        line = cycle_to_json(cycle) + "\n"
+        try:
+            if self._file is None:
+                self._open()
+            assert self._file is not None
+            self._file.write(line)
+            self._file.flush()
+        except OSError as exc:  # a full disk must not stop polling; log once, retry each cycle
+            if not self._failing:
+                log.error("writing %s failed: %s", self.path, exc)
+            self._failing = True
+            self._close()
+            return
+        if self._failing:
+            log.info("writing %s works again", self.path)
+            self._failing = False
+
+    async def reopen(self) -> None:
+        self._close()
+        self._open()
+
+    async def reconfigure(self, settings: Settings) -> None:
+        pass  # the sink set is managed by Sinks
+
+    def _close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as exc:
+                log.error("closing %s failed: %s", self.path, exc)
+            self._file = None
+
+    async def aclose(self) -> None:
+        self._close()
+
+
+class Sinks:
+    """Every configured sink as one publisher; reload adds and removes sinks."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._sinks: dict[JsonlSinkSettings, JsonlSink] = {
+            s: JsonlSink(s.path) for s in settings.sinks
+        }
+
+    async def start(self) -> None:
+        for sink in self._sinks.values():
+            await sink.start()
+
+    def publish(self, cycle: Cycle) -> None:
+        for sink in self._sinks.values():
+            sink.publish(cycle)
+
+    async def reopen(self) -> None:
+        for sink in self._sinks.values():
+            try:
+                await sink.reopen()
+            except OSError as exc:
+                log.error("reopening %s failed: %s", sink.path, exc)
+
+    async def reconfigure(self, settings: Settings) -> None:
+        wanted = set(settings.sinks)
+        for key in [k for k in self._sinks if k not in wanted]:
+            await self._sinks.pop(key).aclose()
+        for key in settings.sinks:
+            if key not in self._sinks:
+                sink = self._sinks[key] = JsonlSink(key.path)
+                try:
+                    await sink.start()
+                except OSError as exc:
+                    log.error("opening %s failed: %s", key.path, exc)
+
+    async def aclose(self) -> None:
+        for sink in self._sinks.values():
+            await sink.aclose()
