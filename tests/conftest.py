@@ -1,0 +1,60 @@
+"""Shared fixtures. Every test fails if it leaves a thread or an open file descriptor behind
+(as pymodbus's own `_check_system_health` does)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _open_fds() -> set[int]:
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the fd of the listdir itself, closed meanwhile
+        if not target.startswith("/dev/pts") or fd > 2:
+            fds.add(fd)
+    return fds
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    threads = set(threading.enumerate())
+    fds = _open_fds()
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:  # closing can finish a moment after the test (executor threads, transports)
+        new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+        new_fds = {
+            fd: os.readlink(f"/proc/self/fd/{fd}")
+            for fd in _open_fds() - fds
+            if os.path.exists(f"/proc/self/fd/{fd}")
+        }
+        if not new_threads and not new_fds:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    problems = []
+    if new_threads:
+        problems.append(f"threads left running: {[t.name for t in new_threads]}")
+    if new_fds:
+        problems.append(f"file descriptors left open: {new_fds}")
+    pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def sensorpoll_cmd() -> list[str]:
+    """The installed console script, run as a separate process like a user would."""
+    return [sys.executable, "-m", "sensorpoll"]
