@@ -14,7 +14,8 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        message = " ".join(self.message.split())  # one problem, one line (YAML's are multi-line)
+        return f"{where}: {self.path}: {message}" if self.path else f"{where}: {message}"
 
 
 class ConfigError(Exception):

@@ -6,6 +6,8 @@ their own schema; cross-device rules (unique names, shared buses, deadlines) are
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,13 +25,19 @@ ExtraCheck = Callable[[Settings], Iterable[tuple[Path_, str]]]
 """A rule over the whole validated config, from a later stage (e.g. metric name clashes)."""
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def format_path(path: Sequence[str | int]) -> str:
+    """`devices[2].fields[0].address`; an unusual key is quoted: `labels["room no"]`."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):
+            out += f"[{json.dumps(part)}]"  # escapes quotes, newlines, U+2028 ...
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{part}" if out else part
     return out
 
 
@@ -49,15 +57,50 @@ class _Problems:
         line = line if line is not None else self.line_of(path)
         self.items.append(ConfigProblem(self.file, line, format_path(path), message))
 
-    def add_validation(self, prefix: Path_, error: ValidationError) -> None:
-        for item in error.errors(include_url=False):
-            path = (*prefix, *(p for p in item["loc"] if isinstance(p, str | int)))
-            message = item["msg"]
-            if message.startswith("Value error, "):
-                message = message[len("Value error, ") :]
-            if item["type"] == "extra_forbidden":
-                message = "unknown key"
-            self.add(path, message)
+    def _is_tag(self, parent: Path_, part: str) -> bool:
+        if part == "[key]":
+            return True
+        if (*parent, part) in self.lines:  # a key the user wrote, whatever it looks like
+            return False
+        return "[" in part or "(" in part or part[:1].isupper()
+
+    def add_validation(self, prefix: Path_, errors: Sequence[Any]) -> None:
+        """Record pydantic's `errors()` items, located under `prefix`."""
+        items = []
+        for item in errors:
+            loc = item["loc"]
+            # pydantic names union branches and validators in the path ("function-after[...]",
+            # "LatencyRange") and dict keys as "[key]": keep only the user's own keys
+            path: Path_ = ()
+            for part in loc:
+                if isinstance(part, int) or not self._is_tag((*prefix, *path), part):
+                    path = (*path, part)
+            branch = len(path) != len(loc)
+            items.append((path, branch, item))
+        reported = {path for path, _, item in items if item["type"] != "too_short"}
+        by_path: dict[Path_, list[tuple[bool, Any]]] = {}
+        for path, branch, item in items:
+            if item["type"] == "too_short" and any(
+                len(p) > len(path) and p[: len(path)] == path for p in reported
+            ):
+                continue  # a sequence "too short" only because its invalid items were dropped
+            by_path.setdefault(path, []).append((branch, item))
+        for path, entries in by_path.items():
+            if len(entries) > 1 and all(branch for branch, _ in entries):
+                # one error per union branch: the branch of the wrong type says least
+                specific = [e for e in entries if not e[1]["type"].endswith("_type")]
+                entries = specific or entries
+            for _, item in entries:
+                self.add((*prefix, *path), _message(item))
+
+
+def _message(item: Any) -> str:
+    message = str(item["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if item["type"] == "extra_forbidden":
+        message = "unknown key"
+    return message
 
 
 def load_settings(
@@ -120,12 +163,10 @@ def parse_settings(
     try:
         settings = Settings.model_validate({**data, "devices": devices or [None]})
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
         if devices is None:  # already reported; don't repeat it as a type error
-            exc_errors = [e for e in exc.errors() if e["loc"][:1] != ("devices",)]
-            if exc_errors:
-                problems.add_validation((), _only(exc, exc_errors))
-        else:
-            problems.add_validation((), exc)
+            errors = [e for e in errors if e["loc"][:1] != ("devices",)]
+        problems.add_validation((), errors)
         raise ConfigError(problems.items) from None
     if devices is None:
         raise ConfigError(problems.items)
@@ -137,10 +178,6 @@ def parse_settings(
     if problems.items:
         raise ConfigError(problems.items)
     return settings
-
-
-def _only(exc: ValidationError, errors: list[Any]) -> ValidationError:
-    return ValidationError.from_exception_data(exc.title, errors)
 
 
 def _validate_devices(
@@ -178,7 +215,7 @@ def _validate_devices(
         try:
             devices.append(model.model_validate(item))
         except ValidationError as exc:
-            problems.add_validation(where, exc)
+            problems.add_validation(where, exc.errors(include_url=False))
             ok = False
     return devices if ok else None
 

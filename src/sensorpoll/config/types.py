@@ -9,15 +9,18 @@ import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)\s*$")
+_NOT_A_DURATION = "a duration must be a number of seconds or a string like '250ms'"
+
+_DURATION = re.compile(r"^\s*(-?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(value: Any) -> float:
     """Seconds from a number of seconds or a string such as `250ms`, `1s`, `2m`, `1h`."""
-    if isinstance(value, bool):  # bool is an int subclass; `timeout: yes` is a mistake
-        raise ValueError("a duration must be a number of seconds or a string like '250ms'")
+    if isinstance(value, bool):  # bool is an int subclass; `timeout: true` is a mistake
+        raise PydanticCustomError("duration_type", _NOT_A_DURATION)
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
@@ -32,8 +35,8 @@ def parse_duration(value: Any) -> float:
                 ) from None
         else:
             seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError("a duration must be a number of seconds or a string like '250ms'")
+    else:  # a "_type" error: in a union (latency: 20ms | {min, max}) the other branch speaks
+        raise PydanticCustomError("duration_type", _NOT_A_DURATION)
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
         raise ValueError("a duration must be finite")
     if seconds < 0:

@@ -53,8 +53,6 @@ def _metric_clashes(settings: Settings) -> Iterable[tuple[Path_, str]]:
                     f"metric {name} has labels {list(label_names(device, field))} here but "
                     f"{list(labels)} at {where}; one metric needs one label set",
                 )
-            elif settings.devices[fi].name == device.name:
-                yield (("devices", i, "fields", j), f"metric {name} is also made by {where}")
 
 
 def metric_checks() -> list[ExtraCheck]:
