@@ -49,11 +49,13 @@ def check(text: str) -> None:
             text, "fuzz.yaml", registry.config_model, env={}, extra_checks=metric_checks()
         )
     except ConfigError as exc:
-        assert exc.problems
-        for problem in exc.problems:
-            assert PROBLEM.match(str(problem)), str(problem)
+        problems = exc.problems
     else:
         assert isinstance(result, Settings)
+        return
+    assert problems
+    for problem in problems:
+        assert PROBLEM.match(str(problem)), str(problem)
 
 
 @settings(max_examples=300, deadline=None)
