@@ -50,6 +50,7 @@ class DevicePoller:
         self._next_attempt = -math.inf
         self._last: tuple[str, str] = ("", "")
         self._stuck: asyncio.Task[DeviceResult] | None = None
+        self._expired = False
 
     @property
     def config(self) -> DeviceConfig:
@@ -66,18 +67,33 @@ class DevicePoller:
         return DeviceResult(self.name, False, reason, 0.0, {}, detail, attempted=False)
 
     async def poll(self) -> DeviceResult:
+        """Read the device once. The cycle cancels the read at this device's deadline (see
+        `poll_cycle`); that cancellation becomes a `timeout` result here."""
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
-            async with asyncio.timeout(self.deadline):
-                raw = await self.driver.read()
+            raw = await self.driver.read()
             values = self._values(raw)
+        except asyncio.CancelledError:
+            if not self._expired:
+                raise  # not our deadline: the daemon is stopping
+            self._expired = False
+            return self.timed_out(loop.time() - start, start)
         except Exception as exc:  # nothing a driver raises escapes the loop
             reason, detail = classify(exc)
             if not isinstance(exc, DeviceError | OSError) and self._up is not False:
                 log.error("device %s: unexpected error from its driver", self.name, exc_info=exc)
             return self._failed(reason, detail, loop.time() - start, start)
         return self._succeeded(values, loop.time() - start)
+
+    def expire(self, task: asyncio.Task[DeviceResult]) -> None:
+        """The deadline has passed: cancel the read if it is still running."""
+        if not task.done():
+            self._expired = True
+            task.cancel()
+
+    def timed_out(self, duration: float, start: float) -> DeviceResult:
+        return self._failed("timeout", f"no answer within {self.deadline:g}s", duration, start)
 
     def _values(self, raw: Mapping[str, Value]) -> dict[str, Value]:
         values: dict[str, Value] = {}
@@ -140,28 +156,48 @@ class DevicePoller:
 async def poll_cycle(
     pollers: Sequence[DevicePoller], number: int, overruns_total: int = 0
 ) -> Cycle:
-    """Read every due device concurrently; results in configuration order."""
+    """Read every due device concurrently; results in configuration order.
+
+    Deadlines count from the cycle's start. One timer per distinct deadline cancels the reads
+    still running (cheaper than a timeout object per device: 1,000 devices at 10 Hz).
+    """
     loop = asyncio.get_running_loop()
     started_monotonic = loop.time()
     started = time.time()
     results: list[DeviceResult | None] = [None] * len(pollers)
     tasks: dict[asyncio.Task[DeviceResult], int] = {}
+    groups: dict[float, list[tuple[DevicePoller, asyncio.Task[DeviceResult]]]] = {}
     for i, poller in enumerate(pollers):
         if poller.stuck or not poller.due(started_monotonic):
             results[i] = poller.skipped()
-        else:
-            tasks[loop.create_task(poller.poll(), name=f"read:{poller.name}")] = i
-    if tasks:
-        # Each read ends at its own deadline (asyncio.timeout inside `poll`); this wait is only
-        # the backstop for a driver that swallows cancellation, so one can never hold the cycle.
-        backstop = max(pollers[i].deadline for i in tasks.values()) + STUCK_GRACE
-        done, pending = await asyncio.wait(tasks, timeout=backstop)
-        for task in done:
-            results[tasks[task]] = task.result()
-        for task in pending:
-            task.cancel()
-            i = tasks[task]
-            results[i] = pollers[i].abandon(task, loop.time() - started_monotonic)
+            continue
+        task = loop.create_task(poller.poll(), name=f"read:{poller.name}")
+        tasks[task] = i
+        groups.setdefault(poller.deadline, []).append((poller, task))
+    timers = [
+        loop.call_at(started_monotonic + deadline, _expire, group)
+        for deadline, group in groups.items()
+    ]
+    try:
+        if tasks:
+            # The timers end every read at its deadline; this wait's own timeout is only the
+            # backstop for a driver that swallows cancellation, so none can hold the cycle.
+            backstop = max(groups) + STUCK_GRACE
+            done, pending = await asyncio.wait(tasks, timeout=backstop)
+            for task in done:
+                i = tasks[task]
+                if task.cancelled():  # cancelled at its deadline before it even started
+                    results[i] = pollers[i].timed_out(0.0, started_monotonic)
+                else:
+                    results[i] = task.result()
+            for task in pending:
+                i = tasks[task]
+                results[i] = pollers[i].abandon(task, loop.time() - started_monotonic)
+    finally:
+        for timer in timers:
+            timer.cancel()
+        for task in tasks:
+            task.cancel()  # only reaches reads still running: the daemon is stopping
     devices = tuple(r for r in results if r is not None)
     return Cycle(
         number=number,
@@ -171,3 +207,8 @@ async def poll_cycle(
         devices=devices,
         overruns_total=overruns_total,
     )
+
+
+def _expire(group: list[tuple[DevicePoller, asyncio.Task[DeviceResult]]]) -> None:
+    for poller, task in group:
+        poller.expire(task)
