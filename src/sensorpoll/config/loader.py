@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,25 +43,36 @@ def format_path(path: Sequence[str | int]) -> str:
 
 
 class _Problems:
-    def __init__(self, file: str, lines: Mapping[Path_, int]) -> None:
-        self.file, self.lines = file, lines
-        self.items: list[ConfigProblem] = []
+    """Problems by field path; their lines are looked up once, when the error is raised."""
 
-    def line_of(self, path: Path_) -> int | None:
-        for end in range(len(path), -1, -1):  # the nearest enclosing item that has a line
-            line = self.lines.get(tuple(path[:end]))
-            if line is not None:
-                return line
-        return None
+    def __init__(self, file: str, data: Any) -> None:
+        self.file, self.data = file, data
+        self.items: list[tuple[Path_, str]] = []
 
-    def add(self, path: Path_, message: str, line: int | None = None) -> None:
-        line = line if line is not None else self.line_of(path)
-        self.items.append(ConfigProblem(self.file, line, format_path(path), message))
+    @cached_property
+    def keys(self) -> set[Path_]:
+        """Paths of the keys the user wrote (see _is_tag); only built on the error path."""
+        return _key_paths(self.data)
+
+    def add(self, path: Path_, message: str) -> None:
+        self.items.append((path, message))
+
+    def error(self, lines: Mapping[Path_, int]) -> ConfigError:
+        def line_of(path: Path_) -> int | None:
+            for end in range(len(path), -1, -1):  # the nearest enclosing item with a line
+                line = lines.get(tuple(path[:end]))
+                if line is not None:
+                    return line
+            return None
+
+        return ConfigError(
+            [ConfigProblem(self.file, line_of(p), format_path(p), m) for p, m in self.items]
+        )
 
     def _is_tag(self, parent: Path_, part: str) -> bool:
         if part == "[key]":
             return True
-        if (*parent, part) in self.lines:  # a key the user wrote, whatever it looks like
+        if (*parent, part) in self.keys:  # a key the user wrote, whatever it looks like
             return False
         return "[" in part or "(" in part or part[:1].isupper()
 
@@ -137,9 +149,37 @@ def parse_settings(
     env: Mapping[str, str] | None = None,
     extra_checks: Sequence[ExtraCheck] = (),
 ) -> Settings:
-    """Validate config `text`; `file` names it in error messages."""
+    """Validate config `text`; `file` names it in error messages.
+
+    Lines are only looked up when something is wrong: the file is then parsed a second time
+    with line marks (keeping them for a valid 1,000-device file would cost ~15 MB).
+    """
+    data, _ = _load(text, file, env, lines=False)
+    problems = _Problems(file, data)
+    settings = _validate(data, driver_models, extra_checks, problems)
+    if problems.items or settings is None:
+        _, lines = _load(text, file, env, lines=True)
+        raise problems.error(lines)
+    return settings
+
+
+def _key_paths(data: Any, prefix: Path_ = ()) -> set[Path_]:
+    paths: set[Path_] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            paths.add((*prefix, key))
+            paths |= _key_paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            paths |= _key_paths(value, (*prefix, i))
+    return paths
+
+
+def _load(
+    text: str, file: str, env: Mapping[str, str] | None, *, lines: bool
+) -> tuple[Any, dict[Path_, int]]:
     try:
-        data, lines = load_yaml(text, env)
+        return load_yaml(text, env, lines=lines)
     except YamlProblem as exc:
         problem = ConfigProblem(file, exc.line, format_path(exc.path), exc.message)
         raise ConfigError([problem]) from None
@@ -151,14 +191,20 @@ def parse_settings(
                 if isinstance(p, YamlProblem)
             ]
         ) from None
-    problems = _Problems(file, lines)
+
+
+def _validate(
+    data: Any,
+    driver_models: DriverModels,
+    extra_checks: Sequence[ExtraCheck],
+    problems: _Problems,
+) -> Settings | None:
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         problems.add(
             (), f"the config must be a mapping of keys (interval, devices, ...), not {kind}"
         )
-        raise ConfigError(problems.items)
-
+        return None
     devices = _validate_devices(data.get("devices"), driver_models, problems)
     try:
         settings = Settings.model_validate({**data, "devices": devices or [None]})
@@ -167,16 +213,13 @@ def parse_settings(
         if devices is None:  # already reported; don't repeat it as a type error
             errors = [e for e in errors if e["loc"][:1] != ("devices",)]
         problems.add_validation((), errors)
-        raise ConfigError(problems.items) from None
+        return None
     if devices is None:
-        raise ConfigError(problems.items)
-
+        return None
     _check_cross_device(settings, problems)
     for check in extra_checks:
         for path, message in check(settings):
             problems.add(path, message)
-    if problems.items:
-        raise ConfigError(problems.items)
     return settings
 
 
