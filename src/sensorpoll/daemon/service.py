@@ -10,8 +10,8 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, Protocol
 
 from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import DeviceConfig, Settings
@@ -218,11 +218,23 @@ class Daemon:
             delay = self.grid.next_point - loop.time()
             if delay <= 0 or self._stop.is_set() or self._reload_requested:
                 return
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(delay, ping or delay))
+            if ping is None or delay <= ping:
+                await self._wait_woken(self.grid.wait())
+                return
+            await self._wait_woken(asyncio.sleep(ping))
             if self._wake.is_set():
                 return
+
+    async def _wait_woken(self, sleep: Coroutine[Any, Any, None]) -> None:
+        """Run `sleep`, but return at once when a stop or reload is requested."""
+        self._wake.clear()
+        loop = asyncio.get_running_loop()
+        sleeper = loop.create_task(sleep)
+        waker = loop.create_task(self._wake.wait())
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (sleeper, waker):
+            task.cancel()
+        await asyncio.gather(sleeper, waker, return_exceptions=True)
 
     async def _reload(self) -> None:
         self._reload_requested = False
