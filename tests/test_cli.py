@@ -197,3 +197,29 @@ def test_run_serves_metrics_and_exits_0_on_sigterm(
     assert proc.returncode == 0, err
     lines = log.read_text().splitlines()
     assert [json.loads(line)["cycle"] for line in lines] == list(range(1, len(lines) + 1))
+
+
+FAILING = """
+devices:
+  - {name: dead, driver: simulated, faults: {error_rate: 1}, fields: [{name: x, value: 1}]}
+"""
+
+
+def test_logs_have_no_timestamps_under_journald(sensorpoll_cmd: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(FAILING)
+    plain = run(sensorpoll_cmd, "once", "-c", str(path))
+    journal = run(sensorpoll_cmd, "once", "-c", str(path), env={"JOURNAL_STREAM": "8:1234"})
+    assert plain.stderr.splitlines()[0][:2] == "20"  # 2026-11-24 19:00:00,123 WARNING ...
+    assert (
+        journal.stderr.splitlines()[0]
+        == "WARNING sensorpoll.poll: device dead is down: io: simulated fault"
+    )
+
+
+def test_log_level_filters_what_is_logged(sensorpoll_cmd: list[str], tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(FAILING)
+    quiet = run(sensorpoll_cmd, "once", "-c", str(path), "--log-level", "error")
+    assert quiet.returncode == 1
+    assert quiet.stderr == ""
