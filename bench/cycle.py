@@ -13,6 +13,7 @@ Usage: python bench/cycle.py [--jitter-seconds 60] [--rss-seconds 180] [--cpu-se
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -63,7 +64,9 @@ def concurrency(tmp: Path) -> bool:
     path = write_config(tmp, "concurrency", {"interval": "1s", "timeout": "500ms", "devices": devs})
     proc = subprocess.run(
         [*SENSORPOLL, "once", "-c", str(path), "--format", "json"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     cycle = json.loads(proc.stdout)
     slowest = max(d["duration_s"] for d in cycle["devices"])
@@ -71,8 +74,8 @@ def concurrency(tmp: Path) -> bool:
     all_ok = all(d["ok"] for d in cycle["devices"])
     ratio = cycle["duration_s"] / 0.110
     print("1. concurrency: 1000 simulated devices, latency 90-100 ms, first device 110 ms")
-    print(f"   baseline  slowest device latency       110.0 ms (read took {slowest*1000:.1f} ms)")
-    print(f"   figure    one cycle                    {cycle['duration_s']*1000:.1f} ms")
+    print(f"   baseline  slowest device latency       110.0 ms (read took {slowest * 1000:.1f} ms)")
+    print(f"   figure    one cycle                    {cycle['duration_s'] * 1000:.1f} ms")
     print(f"   ratio     cycle / slowest latency      {ratio:.3f}x   (limit 1.2x)")
     print(f"   config order kept: {order}; all {len(devs)} ok: {all_ok}; exit {proc.returncode}")
     return ratio <= 1.2 and order and all_ok
@@ -84,8 +87,16 @@ class Daemon:
         config = {**config, "sinks": [{"type": "jsonl", "path": str(self.sink)}]}
         path = write_config(tmp, name, config)
         self.proc = subprocess.Popen(
-            [*SENSORPOLL, "run", "-c", str(path), "--listen", f"127.0.0.1:{free_port()}",
-             "--log-level", "warning"],
+            [
+                *SENSORPOLL,
+                "run",
+                "-c",
+                str(path),
+                "--listen",
+                f"127.0.0.1:{free_port()}",
+                "--log-level",
+                "warning",
+            ],
             stderr=subprocess.DEVNULL,
         )
 
@@ -119,17 +130,24 @@ class Daemon:
 def iso_to_epoch(text: str) -> float:
     from datetime import datetime
 
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=__import__("datetime").UTC
-    ).timestamp()
+    return (
+        datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+        .replace(tzinfo=__import__("datetime").UTC)
+        .timestamp()
+    )
 
 
 def jitter(tmp: Path, seconds: float) -> bool:
     interval = 0.1
-    daemon = Daemon(tmp, "jitter", {
-        "interval": "100ms", "timeout": "50ms",
-        "devices": devices(100, 2, {"min": "1ms", "max": "20ms"}),
-    })
+    daemon = Daemon(
+        tmp,
+        "jitter",
+        {
+            "interval": "100ms",
+            "timeout": "50ms",
+            "devices": devices(100, 2, {"min": "1ms", "max": "20ms"}),
+        },
+    )
     daemon.wait_for_cycles(1)
     time.sleep(seconds)
     code = daemon.stop()
@@ -142,21 +160,35 @@ def jitter(tmp: Path, seconds: float) -> bool:
     p50 = statistics.median(offsets)
     p99 = sorted(offsets)[min(n - 1, int(n * 0.99))]
     slope = statistics.linear_regression(list(range(n)), offsets).slope * n  # ms over the run
-    expected = int(round((starts[-1] - starts[0]) / interval)) + 1
-    gaps = sum(1 for a, b in zip(numbers, numbers[1:], strict=False) if b != a + 1)
-    print(f"2. jitter: 100 devices at 10 Hz for {seconds:.0f} s under `sensorpoll run` (jsonl sink)")
-    print(f"   cycles {n} (grid points in that time {expected}), numbers {numbers[0]}..{numbers[-1]}")
-    print(f"   start offset from grid: p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {max(offsets):.3f} ms"
-          "   (limit p99 2 ms)")
-    print(f"   drift of offsets over the run: {slope:+.3f} ms;  skipped cycle numbers: {gaps};"
-          f"  missed grid points: {expected - n};  exit {code}")
+    expected = round((starts[-1] - starts[0]) / interval) + 1
+    gaps = sum(1 for a, b in itertools.pairwise(numbers) if b != a + 1)
+    print(
+        f"2. jitter: 100 devices at 10 Hz for {seconds:.0f} s under `sensorpoll run` (jsonl sink)"
+    )
+    print(
+        f"   cycles {n} (grid points in that time {expected}), numbers {numbers[0]}..{numbers[-1]}"
+    )
+    print(
+        f"   start offset from grid: p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {max(offsets):.3f} ms"
+        "   (limit p99 2 ms)"
+    )
+    print(
+        f"   drift of offsets over the run: {slope:+.3f} ms;  skipped cycle numbers: {gaps};"
+        f"  missed grid points: {expected - n};  exit {code}"
+    )
     return p99 <= 2.0 and gaps == 0 and abs(slope) < 1.0 and expected == n
 
 
 def footprint(tmp: Path, rss_seconds: float, cpu_seconds: float) -> bool:
-    big = Daemon(tmp, "rss", {
-        "interval": "100ms", "timeout": "80ms", "devices": devices(1000, 5, "1ms"),
-    })
+    big = Daemon(
+        tmp,
+        "rss",
+        {
+            "interval": "100ms",
+            "timeout": "80ms",
+            "devices": devices(1000, 5, "1ms"),
+        },
+    )
     big.wait_for_cycles(20)
     time.sleep(10)  # past start-up: imports, first renders
     samples = [(0.0, big.rss_kib())]
@@ -168,23 +200,34 @@ def footprint(tmp: Path, rss_seconds: float, cpu_seconds: float) -> bool:
     big.stop()
     first, last, peak = samples[0][1], samples[-1][1], max(s[1] for s in samples)
     growth = (last - first) / first * 100
-    print(f"3a. footprint: 1000 devices x 5 fields at 10 Hz, RSS over {rss_seconds:.0f} s "
-          f"({made} cycles)")
-    print(f"   RSS after warm-up {first/1024:.1f} MB, at end {last/1024:.1f} MB, peak "
-          f"{peak/1024:.1f} MB   (limit 80 MB)")
+    print(
+        f"3a. footprint: 1000 devices x 5 fields at 10 Hz, RSS over {rss_seconds:.0f} s "
+        f"({made} cycles)"
+    )
+    print(
+        f"   RSS after warm-up {first / 1024:.1f} MB, at end {last / 1024:.1f} MB, peak "
+        f"{peak / 1024:.1f} MB   (limit 80 MB)"
+    )
     print(f"   growth {growth:+.2f}%   (limit 2%)")
 
-    small = Daemon(tmp, "cpu", {
-        "interval": "1s", "devices": devices(10, 5, "5ms"),
-    })
+    small = Daemon(
+        tmp,
+        "cpu",
+        {
+            "interval": "1s",
+            "devices": devices(10, 5, "5ms"),
+        },
+    )
     small.wait_for_cycles(3)
     cpu0, t0 = small.cpu_seconds(), time.monotonic()
     time.sleep(cpu_seconds)
     cpu1, t1 = small.cpu_seconds(), time.monotonic()
     small.stop()
     share = (cpu1 - cpu0) / (t1 - t0) * 100
-    print(f"3b. footprint: 10 devices at 1 Hz for {cpu_seconds:.0f} s: "
-          f"CPU {cpu1 - cpu0:.2f} s = {share:.2f}% of one core   (limit 1%)")
+    print(
+        f"3b. footprint: 10 devices at 1 Hz for {cpu_seconds:.0f} s: "
+        f"CPU {cpu1 - cpu0:.2f} s = {share:.2f}% of one core   (limit 1%)"
+    )
     return peak / 1024 <= 80 and growth <= 2 and share <= 1.0
 
 
