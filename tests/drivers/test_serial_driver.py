@@ -2,41 +2,190 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from pathlib import Path
 
-from sensorpoll.daemon.service import Poller
-from tests.drivers.serial_helpers import settings_from
-from tests.fakes.instruments import FakeLine, fixed
+import pytest
+
+from sensorpoll.daemon.cycle import Cycle
+from tests.drivers.serial_helpers import config, polling, thermometer
+from tests.fakes.instruments import FakeLine, counting, fixed
 
 
-def thermometer(port: Path, extra: str = "", timeout: str = "500ms") -> str:
-    return f"""
-    interval: 1s
-    timeout: {timeout}
-    devices:
-      - name: thermometer
-        driver: serial
-        port: {port}
-        baudrate: 9600
-        command: "MEAS?\\r\\n"
-        terminator: "\\r\\n"
-        parse: '(?P<t1>-?[\\d.]+),(?P<t2>-?[\\d.]+)'
-        fields:
-          - {{name: t1, unit: celsius}}
-          - {{name: t2, unit: celsius}}
-{extra}
-    """
+def result(cycle: Cycle, device: str = "thermometer") -> tuple[str | None, dict[str, object]]:
+    found = next(d for d in cycle.devices if d.device == device)
+    return found.error, dict(found.values)
 
 
 async def test_reads_the_fields_from_the_reply(tmp_path: Path) -> None:
     port = tmp_path / "ttyACM0"
-    async with FakeLine(port, fixed(b"21.5,-3.25\r\n")) as line:
-        poller = Poller(settings_from(thermometer(port)))
-        try:
-            await poller.open()
-            cycle = await poller.cycle()
-        finally:
-            await poller.aclose()
-    assert cycle.devices[0].ok, cycle.devices[0].detail
-    assert dict(cycle.devices[0].values) == {"t1": 21.5, "t2": -3.25}
+    async with (
+        FakeLine(port, fixed(b"21.5,-3.25\r\n")) as line,
+        polling(config(thermometer(port))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == (None, {"t1": 21.5, "t2": -3.25})
     assert line.received == [b"MEAS?\r\n"]
+
+
+async def test_two_slow_instruments_on_two_ports_are_read_in_one_answer_time(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "ttyUSB0", tmp_path / "ttyUSB1"
+    async with (
+        FakeLine(a, fixed(b"1,2\r\n"), delay=0.3),
+        FakeLine(b, fixed(b"3,4\r\n"), delay=0.3),
+        polling(config(thermometer(a, name="a"), thermometer(b, name="b"))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle, "a") == (None, {"t1": 1, "t2": 2})
+    assert result(cycle, "b") == (None, {"t1": 3, "t2": 4})
+    assert 0.3 <= cycle.duration_s < 0.45
+
+
+async def test_instruments_on_one_port_take_turns_on_the_line(tmp_path: Path) -> None:
+    port = tmp_path / "ttyRS485"
+    sent: list[tuple[float, bytes]] = []
+
+    def answer(command: bytes) -> bytes:
+        sent.append((time.monotonic(), command))
+        return {b"#01\r": b">+21.50\r", b"#02\r": b">-04.25\r"}[command]
+
+    def module(name: str, address: str) -> str:
+        return f"""\
+  - name: {name}
+    driver: serial
+    port: {port}
+    command: '#{address}\\r'
+    terminator: '\\r'
+    parse: '>(?P<temperature>[+-][\\d.]+)'
+    fields: [{{name: temperature, unit: celsius}}]
+"""
+
+    async with (
+        FakeLine(port, answer, command_end=b"\r", delay=0.1),
+        polling(config(module("m1", "01"), module("m2", "02"))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle, "m1") == (None, {"temperature": 21.5})
+    assert result(cycle, "m2") == (None, {"temperature": -4.25})
+    (t1, _), (t2, _) = sent
+    assert t2 - t1 >= 0.1  # the second command waited for the first answer
+
+
+async def test_a_reply_split_across_reads_is_reassembled(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, fixed(b"21.5,-3.25\r\n"), chunks=4),
+        polling(config(thermometer(port))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == (None, {"t1": 21.5, "t2": -3.25})
+
+
+async def test_a_garbled_reply_is_a_parse_error_showing_the_reply(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, fixed(b"21.5,2\xff.3\r\n")),
+        polling(config(thermometer(port))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == ("parse", {})
+    assert "21.5,2" in (cycle.devices[0].detail or "")
+
+
+async def test_a_reply_without_its_terminator_is_a_timeout(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, fixed(b"21.5,")),
+        polling(config(thermometer(port), timeout="200ms")) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == ("timeout", {})
+
+
+async def test_no_reply_is_a_timeout(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, lambda command: None),
+        polling(config(thermometer(port), timeout="200ms")) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == ("timeout", {})
+
+
+async def test_bytes_received_unasked_are_discarded_before_the_next_command(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, fixed(b"21.5,-3.25\r\n")) as line,
+        polling(config(thermometer(port))) as poller,
+    ):
+        line.write(b"99.9,99.9\r\n\x00noise")
+        await asyncio.sleep(0.05)
+        cycle = await poller.cycle()
+    assert result(cycle) == (None, {"t1": 21.5, "t2": -3.25})
+
+
+async def test_a_late_reply_arriving_during_the_next_command_is_not_taken_for_its_answer(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, counting("{n}.0,0\r\n"), delay=0.35) as line,
+        polling(config(thermometer(port), timeout="250ms")) as poller,
+    ):
+        first = await poller.cycle()  # answer 1 comes 100 ms after this cycle gave up
+        line.delay = 0.2  # ... which is while the second command waits for answer 2
+        second = await poller.cycle()
+    assert result(first) == ("timeout", {})
+    assert result(second) == (None, {"t1": 2.0, "t2": 0})
+
+
+async def test_the_echo_of_the_command_is_skipped(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, fixed(b"21.5,-3.25\r\n"), echo=True),
+        polling(config(thermometer(port, extra="  echo: true\n"))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == (None, {"t1": 21.5, "t2": -3.25})
+
+
+async def test_init_commands_are_sent_once_after_opening(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    extra = "  init: ['*RST', 'UNIT C']\n  init_delay: 10ms\n"
+    async with (
+        FakeLine(port, fixed(b"1,2\r\n")) as line,
+        polling(config(thermometer(port, extra=extra))) as poller,
+    ):
+        await poller.cycle()
+        await poller.cycle()
+    assert line.received == [b"*RST\r\n", b"UNIT C\r\n", b"MEAS?\r\n", b"MEAS?\r\n"]
+
+
+async def test_identify_logs_the_instruments_answer_to_idn(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = tmp_path / "ttyACM0"
+
+    def answer(command: bytes) -> bytes:
+        return b"ACME,T-1000,42,1.0\r\n" if command == b"*IDN?\r\n" else b"1,2\r\n"
+
+    caplog.set_level(logging.INFO)
+    async with (
+        FakeLine(port, answer),
+        polling(config(thermometer(port, extra="  identify: true\n"))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == (None, {"t1": 1, "t2": 2})
+    assert "identifies as ACME,T-1000,42,1.0" in caplog.text
+
+
+async def test_a_missing_port_is_a_connection_error(tmp_path: Path) -> None:
+    async with polling(config(thermometer(tmp_path / "ttyUSB9"))) as poller:
+        cycle = await poller.cycle()
+    assert result(cycle) == ("connection", {})
