@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.schedule import Grid
 from tests.drivers.serial_helpers import config, polling, thermometer
 from tests.fakes.instruments import FakeLine, counting, fixed
 
@@ -189,3 +190,46 @@ async def test_a_missing_port_is_a_connection_error(tmp_path: Path) -> None:
     async with polling(config(thermometer(tmp_path / "ttyUSB9"))) as poller:
         cycle = await poller.cycle()
     assert result(cycle) == ("connection", {})
+
+
+async def unplug_scenario(tmp_path: Path) -> list[Cycle]:
+    """Two thermometers on two USB adapters, polled on a 200 ms grid; `a`'s adapter is pulled
+    after cycle 1 and plugged back in after cycle 4. Returns the 7 cycles."""
+    a, b = tmp_path / "ttyUSB0", tmp_path / "ttyUSB1"
+    devices = config(
+        thermometer(a, name="a"), thermometer(b, name="b"), interval="200ms", timeout="150ms"
+    )
+    cycles: list[Cycle] = []
+    async with (
+        FakeLine(a, fixed(b"1,2\r\n")) as line_a,
+        FakeLine(b, fixed(b"3,4\r\n")),
+        polling(devices) as poller,
+    ):
+        loop = asyncio.get_running_loop()
+        grid = Grid(0.2, loop.time())
+        for number in range(1, 8):
+            await grid.wait()
+            cycles.append(await poller.cycle())
+            grid.advance(loop.time())
+            if number == 1:
+                line_a.unplug()
+            if number == 4:
+                line_a.replug()
+    return cycles
+
+
+async def test_an_unplugged_adapter_is_a_connection_error(tmp_path: Path) -> None:
+    cycles = await unplug_scenario(tmp_path)
+    assert [result(c, "a")[0] for c in cycles[1:4]] == ["connection"] * 3
+
+
+async def test_a_replugged_adapter_is_reopened_within_two_cycles(tmp_path: Path) -> None:
+    cycles = await unplug_scenario(tmp_path)
+    assert result(cycles[0], "a") == (None, {"t1": 1, "t2": 2})
+    assert any(result(c, "a") == (None, {"t1": 1, "t2": 2}) for c in cycles[4:6])
+    assert result(cycles[6], "a") == (None, {"t1": 1, "t2": 2})
+
+
+async def test_an_unplugged_adapter_does_not_disturb_its_neighbours(tmp_path: Path) -> None:
+    cycles = await unplug_scenario(tmp_path)
+    assert [result(c, "b") for c in cycles] == [(None, {"t1": 3, "t2": 4})] * 7

@@ -60,9 +60,10 @@ def map_exceptions(port: str) -> Iterator[None]:
         raise
     except (serial.SerialException, OSError) as exc:
         code = getattr(exc, "errno", None)
+        message = str(exc) if port in str(exc) else f"{port}: {exc}"
         if code in _CONNECTION_ERRNOS or isinstance(exc, serial.PortNotOpenError):
-            raise DeviceConnectionError(f"{port}: {exc}") from exc
-        raise DeviceIOError(f"{port}: {exc}") from exc
+            raise DeviceConnectionError(message) from exc
+        raise DeviceIOError(message) from exc
 
 
 class _LineProtocol(asyncio.Protocol):
@@ -124,6 +125,8 @@ class SerialLine:
                 self._opening = None
 
     async def _open(self) -> None:
+        lost = self._protocol is not None and self._protocol.lost is not None
+        self._was_lost = self._was_lost or lost
         if self._transport is not None:
             await self._close_transport()
         loop = asyncio.get_running_loop()

@@ -14,7 +14,7 @@ from sensorpoll.drivers.base import Value
 from sensorpoll.drivers.errors import ParseError
 from sensorpoll.drivers.serial_config import SerialConfig, SerialField
 
-SHOWN_REPLY_CHARS = 80  # how much of a bad reply the log shows
+SHOWN_REPLY_CHARS = 60  # how much of a bad reply the log shows
 
 # A decimal number as instruments print it; no "nan", "inf" or "1_000" (float() takes those).
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -41,7 +41,7 @@ def _converter(field: SerialField) -> Callable[[str], Value]:
                 return True
             if word in _FALSE:
                 return False
-            raise ValueError(f"{text!r} is not a boolean (1/0, true/false, on/off, yes/no)")
+            raise ValueError(f"{shown(text)} is not a boolean (1/0, true/false, on/off, yes/no)")
 
         return to_bool
     scale, offset = field.scale, field.offset
@@ -51,10 +51,10 @@ def _converter(field: SerialField) -> Callable[[str], Value]:
         if exact and _INTEGER.fullmatch(text):
             return int(text)
         if not _NUMBER.fullmatch(text):
-            raise ValueError(f"{text!r} is not a number")
+            raise ValueError(f"{shown(text)} is not a number")
         value = float(text) * scale + offset
         if not math.isfinite(value):
-            raise ValueError(f"{text!r} is out of range")
+            raise ValueError(f"{shown(text)} is out of range")
         return value
 
     return to_number
@@ -77,7 +77,8 @@ class ReplyParser:
             try:
                 values[name] = convert(raw[name])
             except ValueError as exc:
-                raise ParseError(f"field {name}: {exc}; reply {shown(reply)}") from None
+                detail = str(exc) if raw[name] == reply.strip() else f"{exc}; reply {shown(reply)}"
+                raise ParseError(f"field {name}: {detail}") from None
         return values
 
     def _raw_values(self, text: str, reply: str) -> dict[str, str]:
