@@ -1,0 +1,134 @@
+"""`simulate` for serial configs: ptys answering each device's command with its hinted values."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from sensorpoll.drivers.serial_config import SerialConfig
+from sensorpoll.drivers.serial_sim import ReplyBuilder, SerialSimulator, SimulationError, serve
+from tests.drivers.serial_helpers import polling, settings_from
+
+
+def lab(port: Path, rs485: Path) -> str:
+    return f"""
+    interval: 1s
+    timeout: 500ms
+    devices:
+      - name: thermometer
+        driver: serial
+        port: {port}
+        command: "MEAS?\\r\\n"
+        terminator: "\\r\\n"
+        parse: '(?P<t1>-?[\\d.]+),(?P<t2>-?[\\d.]+)'
+        fields:
+          - {{name: t1, unit: celsius, simulate: {{value: 21.5}}}}
+          - {{name: t2, unit: celsius, simulate: {{waveform: sine, min: -5, max: 5, period: 10s}}}}
+      - name: m1
+        driver: serial
+        port: {rs485}
+        command: '#01\\r'
+        terminator: '\\r'
+        split: ';'
+        fields:
+          - {{name: status, index: 0, type: string, simulate: {{value: OK}}}}
+          - {{name: level, index: 2, scale: 0.1, simulate: {{value: 42.5}}}}
+      - name: m2
+        driver: serial
+        port: {rs485}
+        command: '#02\\r'
+        terminator: '\\r'
+        fields: [{{name: pump_on, type: bool, simulate: {{value: true}}}}]
+    """
+
+
+def serial_devices(yaml_text: str) -> list[SerialConfig]:
+    return [d for d in settings_from(yaml_text).devices if isinstance(d, SerialConfig)]
+
+
+async def test_the_config_polls_its_own_simulation_with_the_hinted_values(tmp_path: Path) -> None:
+    text = lab(tmp_path / "ttyACM0", tmp_path / "ttyRS485")
+    simulator = SerialSimulator(serial_devices(text))
+    try:
+        await simulator.start()
+        async with polling(text) as poller:
+            cycle = await poller.cycle()
+    finally:
+        await simulator.aclose()
+    values = {d.device: dict(d.values) for d in cycle.devices}
+    assert [d.error for d in cycle.devices] == [None, None, None]
+    assert values["thermometer"]["t1"] == 21.5
+    assert -5 <= float(values["thermometer"]["t2"]) <= 5
+    assert values["m1"] == {"status": "OK", "level": pytest.approx(42.5)}
+    assert values["m2"] == {"pump_on": True}
+
+
+def link_targets(directory: Path) -> list[str]:
+    return sorted(os.readlink(directory / name) for name in os.listdir(directory))
+
+
+async def test_serve_prints_each_device_and_its_pty(tmp_path: Path) -> None:
+    shown: list[str] = []
+    printed = asyncio.Event()
+
+    def out(text: str) -> None:
+        shown.append(text)
+        if len(shown) == 3:
+            printed.set()
+
+    devices = serial_devices(lab(Path("/dev/ttyACM0"), Path("/dev/ttyUSB0")))
+    task = asyncio.create_task(serve(devices, link_dir=tmp_path, out=out))
+    await asyncio.wait_for(printed.wait(), 2)
+    links = link_targets(tmp_path)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert [line.split(" -> ")[0] for line in shown] == ["thermometer", "m1", "m2"]
+    assert all(line.split(" -> ")[1].startswith("/dev/pts/") for line in shown)
+    assert f"linked at {tmp_path / 'ttyUSB0'}" in shown[1]
+    assert len(links) == 2
+    assert link_targets(tmp_path) == []  # links removed when serving stops
+
+
+def test_a_regex_no_reply_can_match_is_a_simulation_error(tmp_path: Path) -> None:
+    (device,) = serial_devices(
+        f"""
+        devices:
+          - name: counter
+            driver: serial
+            port: {tmp_path / "tty"}
+            command: 'N?'
+            parse: 'N=(?P<n>\\d+)'
+            fields: [{{name: n, simulate: {{value: -5}}}}]
+        """
+    )
+    with pytest.raises(SimulationError, match="cannot print '-5' for field n"):
+        ReplyBuilder(device).reply({"n": -5.0})
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [
+        r"(?P<v>[+-]?\d+\.\d{2})\s?(?:mbar|Pa)",
+        r"^\x02P(?P<v>\d+)\x03$",
+        r"[A-Z]{3}: *(?P<v>\S+) [^0-9]+",
+        r"(?:OK|ERR),(?P<v>-?\d*\.?\d+)(?:,.*)?",
+    ],
+)
+def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
+    config = SerialConfig.model_validate(
+        {
+            "name": "g",
+            "port": "/dev/null",
+            "command": "P?",
+            "parse": parse,
+            "fields": [{"name": "v"}],
+        }
+    )
+    reply = ReplyBuilder(config).reply({"v": 12.0}).rstrip("\n")
+    match = re.fullmatch(parse, reply)
+    assert match is not None, reply
+    assert float(match.group("v")) == 12.0
