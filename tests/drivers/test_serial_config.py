@@ -11,6 +11,7 @@ from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.loader import parse_settings
 from sensorpoll.config.schema import BusSpec, DeviceConfig
 from sensorpoll.drivers import registry
+from sensorpoll.drivers.serial import SerialDriver
 from sensorpoll.drivers.serial_config import SerialConfig
 from tests.drivers.serial_helpers import settings_from
 
@@ -127,3 +128,12 @@ def test_a_port_used_by_a_modbus_device_and_an_ascii_device_is_a_config_error() 
     with pytest.raises(ConfigError) as caught:
         parse_settings(yaml_text, "test.yaml", models)
     assert "used as modbus-rtu here but as ascii-instrument" in str(caught.value)
+
+
+def test_check_reports_each_ports_line_time_and_warns_when_it_exceeds_the_deadline() -> None:
+    slow = device(GAUGE + "baudrate: 300\n")  # 300 baud: ~1.2 s to send a command and reply
+    settings = settings_from("interval: 2s\ntimeout: 1s\n" + slow)
+    devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
+    report = SerialDriver.check_report(devices, settings)
+    assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device(s), ~")
+    assert report[1].startswith("warning: serial bus /dev/ttyUSB0")

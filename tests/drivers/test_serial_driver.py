@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import serial
 
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.daemon.schedule import Grid
-from tests.drivers.serial_helpers import config, polling, thermometer
+from sensorpoll.daemon.service import Poller
+from tests.drivers.serial_helpers import config, polling, settings_from, thermometer
 from tests.fakes.instruments import FakeLine, counting, fixed
 
 
@@ -233,3 +236,51 @@ async def test_a_replugged_adapter_is_reopened_within_two_cycles(tmp_path: Path)
 async def test_an_unplugged_adapter_does_not_disturb_its_neighbours(tmp_path: Path) -> None:
     cycles = await unplug_scenario(tmp_path)
     assert [result(c, "b") for c in cycles] == [(None, {"t1": 3, "t2": 4})] * 7
+
+
+@pytest.fixture
+def slow_open(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """Makes opening the given port take 300 ms in pyserial, as a sluggish USB adapter can."""
+    slow: set[str] = set()
+    real = serial.serial_for_url
+
+    def serial_for_url(url: str, *args: object, **kwargs: object) -> object:
+        if url in slow:
+            time.sleep(0.3)
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(serial, "serial_for_url", serial_for_url)
+    return lambda port: slow.add(str(port))
+
+
+async def test_a_slow_opening_port_does_not_hold_up_other_ports(
+    tmp_path: Path, slow_open: Callable[[Path], None]
+) -> None:
+    a, b = tmp_path / "ttyUSB0", tmp_path / "ttyUSB1"
+    slow_open(a)
+    async with (
+        FakeLine(a, fixed(b"1,2\r\n")),
+        FakeLine(b, fixed(b"3,4\r\n")),
+        polling(config(thermometer(a, name="a"), thermometer(b, name="b"))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle, "a") == (None, {"t1": 1, "t2": 2})
+    assert cycle.devices[1].ok
+    assert cycle.devices[1].duration_s < 0.1
+
+
+async def test_a_port_opening_past_the_deadline_is_used_on_a_later_cycle(
+    tmp_path: Path, slow_open: Callable[[Path], None]
+) -> None:
+    port = tmp_path / "ttyUSB0"
+    slow_open(port)
+    async with FakeLine(port, fixed(b"1,2\r\n")):
+        poller = Poller(settings_from(config(thermometer(port), timeout="100ms")))
+        try:
+            first = await poller.cycle()
+            await asyncio.sleep(0.3)
+            second = await poller.cycle()
+        finally:
+            await poller.aclose()
+    assert result(first) == ("timeout", {})
+    assert result(second) == (None, {"t1": 1, "t2": 2})

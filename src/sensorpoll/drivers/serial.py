@@ -96,7 +96,7 @@ class SerialLine:
     def __init__(self, port: str, settings: LineSettings) -> None:
         self.port = port
         self.settings = settings
-        self.prepared: set[str] = set()  # devices whose init/identify ran on this connection
+        self.prepared: set[object] = set()  # devices' init/identify done on this connection
         self._transport: asyncio.Transport | None = None
         self._protocol: _LineProtocol | None = None
         self._opening: asyncio.Task[None] | None = None
@@ -268,6 +268,8 @@ class SerialDriver(Driver[SerialConfig]):
         self._terminator = config.terminator.encode(encode)
         self._init = [config.with_line_ending(text).encode(encode) for text in config.init]
         self._identify = config.with_line_ending("*IDN?").encode(encode)
+        # A reload that changes a device's init must run it again on the kept line.
+        self._prepared_key = (config.name, tuple(self._init), config.identify)
 
     async def _line(self) -> SerialLine:
         """The port's shared line; replaced if a reload changed the port's settings."""
@@ -290,7 +292,7 @@ class SerialDriver(Driver[SerialConfig]):
         async with self.bus.turn():
             line = await self._line()
             await line.ensure_open()
-            if self.config.name not in line.prepared:
+            if self._prepared_key not in line.prepared:
                 await self._prepare(line)
             reply = await line.exchange(self._command, self._terminator, echo=self.config.echo)
         text = reply.decode(self.config.encoding, errors="replace")
@@ -318,7 +320,7 @@ class SerialDriver(Driver[SerialConfig]):
             else:
                 identity = answer.decode(self.config.encoding, errors="replace").strip()
                 log.info("device %s on %s identifies as %s", self.config.name, line.port, identity)
-        line.prepared.add(self.config.name)
+        line.prepared.add(self._prepared_key)
 
     @classmethod
     def check_report(cls, devices: list[SerialConfig], settings: Settings) -> list[str]:
