@@ -132,3 +132,21 @@ def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
     match = re.fullmatch(parse, reply)
     assert match is not None, reply
     assert float(match.group("v")) == 12.0
+
+
+async def test_the_example_serial_config_reads_its_own_simulation(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "config" / "serial-sim.yaml"
+    text = example.read_text().replace("/tmp/sensorpoll-", f"{tmp_path}/")
+    simulator = SerialSimulator(serial_devices(text))
+    try:
+        await simulator.start()
+        async with polling(text) as poller:
+            cycle = await poller.cycle()
+    finally:
+        await simulator.aclose()
+    assert [(d.device, d.error) for d in cycle.devices] == [
+        ("thermometer", None),
+        ("tank1", None),
+        ("tank2", None),
+    ]
+    assert dict(cycle.devices[2].values) == {"level": pytest.approx(64.2), "valve_open": False}

@@ -325,13 +325,21 @@ class SerialSimulator:
             await line.aclose()
 
 
+def _print_now(text: str) -> None:
+    print(text, flush=True)  # shown at once even when stdout is a pipe
+
+
 async def serve(
     devices: Sequence[SerialConfig],
     *,
     link_dir: Path | None = None,
-    out: Callable[[str], None] = print,
+    out: Callable[[str], None] = _print_now,
 ) -> None:
-    """Serve `devices` on ptys until cancelled, printing `device -> /dev/pts/N` for each."""
+    """Serve `devices` on ptys until cancelled, printing `device -> /dev/pts/N` for each.
+
+    Cancel it to stop (the command turns SIGTERM into cancellation): the ptys are closed and
+    the links removed. A link left by a killed run is replaced on the next start.
+    """
     simulator = SerialSimulator(devices, link_dir)
     try:
         for text in await simulator.start():
