@@ -8,8 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sensorpoll.drivers.serial_config import SerialConfig
+from sensorpoll.drivers.serial_reply import ReplyParser
 from sensorpoll.drivers.serial_sim import ReplyBuilder, SerialSimulator, SimulationError, serve
 from tests.drivers.serial_helpers import polling, settings_from
 
@@ -150,3 +153,45 @@ async def test_the_example_serial_config_reads_its_own_simulation(tmp_path: Path
         ("tank2", None),
     ]
     assert dict(cycle.devices[2].values) == {"level": pytest.approx(64.2), "valve_open": False}
+
+
+THERMOMETER = SerialConfig.model_validate(
+    {
+        "name": "thermometer",
+        "port": "/dev/null",
+        "command": "MEAS?\\r\\n",
+        "terminator": "\\r\\n",
+        "parse": r"(?P<t1>-?[\d.]+),(?P<t2>-?[\d.]+)",
+        "fields": [{"name": "t1"}, {"name": "t2", "scale": 0.01, "offset": -273.15}],
+    }
+)
+
+
+@given(st.floats(min_value=-1e6, max_value=1e6), st.floats(min_value=-1e4, max_value=1e4))
+def test_simulated_replies_read_back_as_the_simulated_values(t1: float, t2: float) -> None:
+    reply = ReplyBuilder(THERMOMETER).reply({"t1": t1, "t2": t2})
+    values = ReplyParser(THERMOMETER).parse(reply)
+    assert values["t1"] == pytest.approx(t1, abs=1e-6)
+    assert values["t2"] == pytest.approx(t2, abs=1e-6)
+
+
+async def test_an_echoing_instrument_is_simulated_with_its_echo(tmp_path: Path) -> None:
+    port = tmp_path / "ttyUSB0"
+    text = f"""
+    devices:
+      - name: balance
+        driver: serial
+        port: {port}
+        command: 'W\\r\\n'
+        terminator: '\\r\\n'
+        echo: true
+        fields: [{{name: mass, unit: grams, simulate: {{value: 12.5}}}}]
+    """
+    simulator = SerialSimulator(serial_devices(text))
+    try:
+        await simulator.start()
+        async with polling(text) as poller:
+            cycle = await poller.cycle()
+    finally:
+        await simulator.aclose()
+    assert dict(cycle.devices[0].values) == {"mass": 12.5}

@@ -64,6 +64,8 @@ def map_exceptions(port: str) -> Iterator[None]:
         if code in _CONNECTION_ERRNOS or isinstance(exc, serial.PortNotOpenError):
             raise DeviceConnectionError(message) from exc
         raise DeviceIOError(message) from exc
+    except ValueError as exc:  # pyserial's word for settings the port refuses
+        raise DeviceIOError(f"{port}: {exc}") from exc
 
 
 class _LineProtocol(asyncio.Protocol):

@@ -267,14 +267,17 @@ class SimulatedLine:
             ):
                 if self._buffer.endswith(command):
                     self._buffer.clear()
-                    task = asyncio.get_running_loop().create_task(self._reply(instrument, reply))
+                    reply_task = self._reply(instrument, command, reply)
+                    task = asyncio.get_running_loop().create_task(reply_task)
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                     return
         if len(self._buffer) > 4096 or self._buffer.endswith((b"\r", b"\n")):
             self._buffer.clear()  # an init command or noise: nothing to answer
 
-    async def _reply(self, instrument: SimulatedInstrument, reply: Any) -> None:
+    async def _reply(self, instrument: SimulatedInstrument, command: bytes, reply: Any) -> None:
+        if instrument.config.echo:
+            self.pty.write(command)
         data = await reply() if reply is not None else instrument.identity()
         self.pty.write(data)
 
