@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -284,3 +285,24 @@ async def test_a_port_opening_past_the_deadline_is_used_on_a_later_cycle(
             await poller.aclose()
     assert result(first) == ("timeout", {})
     assert result(second) == (None, {"t1": 1, "t2": 2})
+
+
+def fds_open_on(path: str) -> int:
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == path
+        except OSError:
+            continue
+    return count
+
+
+async def test_closing_the_poller_closes_the_port_at_once(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with FakeLine(port, fixed(b"1,2\r\n")) as line:
+        held_by_the_fake = fds_open_on(line.pty_path)
+        poller = Poller(settings_from(config(thermometer(port))))
+        await poller.cycle()
+        assert fds_open_on(line.pty_path) == held_by_the_fake + 1
+        await poller.aclose()
+        assert fds_open_on(line.pty_path) == held_by_the_fake

@@ -58,6 +58,11 @@ class FakeLine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._pty.close()
 
+    @property
+    def pty_path(self) -> str:
+        """The pty's /dev/pts/N (the link's target)."""
+        return self._pty.path
+
     def unplug(self) -> None:
         self._pty.close()
 
