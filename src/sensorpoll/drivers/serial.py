@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 4096  # a "reply" longer than this without its terminator is garbage
 LATE_REPLY_WINDOW = 1.0  # seconds after a timed-out command during which a line is its answer
-IDENTIFY_TIMEOUT = 1.0  # how long `identify` waits for the answer to *IDN?
+IDENTIFY_TIMEOUT = 0.5  # how long `identify` waits for the answer to *IDN?
 CLOSE_TIMEOUT = 2.0  # closing runs in an executor thread; never wait on it forever
 ASSUMED_REPLY_BYTES = 32  # for `check`'s estimate of line time
 
@@ -189,12 +189,15 @@ class SerialLine:
         transport, _ = self._connected()
         transport.write(data)
 
-    async def exchange(self, command: bytes, terminator: bytes, *, echo: bool) -> bytes:
+    async def exchange(
+        self, command: bytes, terminator: bytes, *, echo: bool, owe_if_cancelled: bool = True
+    ) -> bytes:
         """Send `command`, return the reply without its terminator (echo skipped if asked).
 
         If cancelled (the loop's deadline) after sending, the line owes that command's answer
         for a while: a line arriving then is taken as the late answer and skipped, so it never
-        passes for the answer to the next command.
+        passes for the answer to the next command. `owe_if_cancelled=False` is for commands
+        whose late answer cannot pass for a reading (*IDN?) and that may never be answered.
         """
         self.discard_input(terminator)
         self.send(command)
@@ -209,8 +212,8 @@ class SerialLine:
                     return reply
                 log.debug("%s: skipped a late answer %s", self.port, shown_bytes(reply))
         except asyncio.CancelledError:
-            loop = asyncio.get_running_loop()
-            self._owed.append(loop.time() + LATE_REPLY_WINDOW)
+            if owe_if_cancelled:
+                self._owed.append(asyncio.get_running_loop().time() + LATE_REPLY_WINDOW)
             raise
 
     def _pay_owed(self) -> bool:
@@ -311,11 +314,17 @@ class SerialDriver(Driver[SerialConfig]):
             line.discard_input(self._terminator)
             line.send(command)
             await asyncio.sleep(self.config.init_delay)  # answers, if any, are discarded
+        # Identification is tried once per connection, whatever comes of it: an instrument
+        # that ignores *IDN? must not make every read spend its deadline waiting for it.
+        line.prepared.add(self._prepared_key)
         if self.config.identify:
             try:
                 async with asyncio.timeout(IDENTIFY_TIMEOUT):
                     answer = await line.exchange(
-                        self._identify, self._terminator, echo=self.config.echo
+                        self._identify,
+                        self._terminator,
+                        echo=self.config.echo,
+                        owe_if_cancelled=False,
                     )
             except (TimeoutError, ParseError) as exc:
                 log.warning("device %s: no usable answer to *IDN?: %s", self.config.name, exc)
