@@ -111,6 +111,31 @@ async def test_a_reply_without_its_terminator_is_a_timeout(tmp_path: Path) -> No
     assert result(cycle) == ("timeout", {})
 
 
+async def test_endless_garbage_without_a_terminator_is_a_parse_error(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    async with (
+        FakeLine(port, fixed(b"\xaa\x55" * 3000)),
+        polling(config(thermometer(port))) as poller,
+    ):
+        cycle = await poller.cycle()
+    assert result(cycle) == ("parse", {})
+
+
+async def test_a_truncated_reply_is_never_glued_to_the_next_one(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    replies = iter([b"21.", b"1,2\r\n"])
+    async with (
+        FakeLine(port, lambda command: next(replies)),
+        polling(
+            config(thermometer(port, extra="  late_reply_wait: 100ms\n"), timeout="300ms")
+        ) as poller,
+    ):
+        first = await poller.cycle()
+        second = await poller.cycle()
+    assert result(first) == ("timeout", {})
+    assert result(second) == (None, {"t1": 1, "t2": 2})
+
+
 async def test_no_reply_is_a_timeout(tmp_path: Path) -> None:
     port = tmp_path / "ttyACM0"
     async with (
@@ -135,7 +160,7 @@ async def test_bytes_received_unasked_are_discarded_before_the_next_command(
     assert result(cycle) == (None, {"t1": 21.5, "t2": -3.25})
 
 
-async def test_a_late_reply_arriving_during_the_next_command_is_not_taken_for_its_answer(
+async def test_a_late_reply_is_not_taken_for_the_answer_to_the_next_command(
     tmp_path: Path,
 ) -> None:
     port = tmp_path / "ttyACM0"
@@ -143,11 +168,29 @@ async def test_a_late_reply_arriving_during_the_next_command_is_not_taken_for_it
         FakeLine(port, counting("{n}.0,0\r\n"), delay=0.35) as line,
         polling(config(thermometer(port), timeout="250ms")) as poller,
     ):
-        first = await poller.cycle()  # answer 1 comes 100 ms after this cycle gave up
-        line.delay = 0.2  # ... which is while the second command waits for answer 2
+        first = await poller.cycle()  # answer 1 comes 100 ms after this cycle gave up,
+        line.delay = 0.1  # ... while the next read has begun
         second = await poller.cycle()
     assert result(first) == ("timeout", {})
     assert result(second) == (None, {"t1": 2.0, "t2": 0})
+
+
+async def test_after_a_timeout_the_next_command_waits_for_a_late_reply_at_most_late_reply_wait(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "ttyACM0"
+    replies = iter([None, b"1,2\r\n"])
+    async with (
+        FakeLine(port, lambda command: next(replies)) as line,
+        polling(
+            config(thermometer(port, extra="  late_reply_wait: 100ms\n"), timeout="250ms")
+        ) as poller,
+    ):
+        await poller.cycle()
+        second = await poller.cycle()  # starts as the first one times out
+    assert result(second) == (None, {"t1": 1, "t2": 2})
+    assert 0.08 <= second.devices[0].duration_s < 0.2  # held back 100 ms, then answered
+    assert len(line.received) == 2
 
 
 async def test_the_echo_of_the_command_is_skipped(tmp_path: Path) -> None:

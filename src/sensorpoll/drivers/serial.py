@@ -31,7 +31,6 @@ from sensorpoll.drivers.serial_reply import ReplyParser, shown
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 4096  # a "reply" longer than this without its terminator is garbage
-LATE_REPLY_WINDOW = 1.0  # seconds after a timed-out command during which a line is its answer
 IDENTIFY_TIMEOUT = 0.5  # how long `identify` waits for the answer to *IDN?
 CLOSE_TIMEOUT = 2.0  # closing runs in an executor thread; never wait on it forever
 ASSUMED_REPLY_BYTES = 32  # for `check`'s estimate of line time
@@ -102,7 +101,7 @@ class SerialLine:
         self._transport: asyncio.Transport | None = None
         self._protocol: _LineProtocol | None = None
         self._opening: asyncio.Task[None] | None = None
-        self._owed: list[float] = []  # loop times until which a late answer is expected
+        self._owed_until: float | None = None  # a timed-out command's answer may come until
         self._was_lost = False
 
     @property
@@ -140,7 +139,7 @@ class SerialLine:
             )
         self._transport, self._protocol = transport, protocol
         self.prepared.clear()
-        self._owed.clear()
+        self._owed_until = None
         if self._was_lost:
             log.info("serial port %s reopened", self.port)
         self._was_lost = False
@@ -172,8 +171,8 @@ class SerialLine:
             raise DeviceConnectionError(f"{self.port}: {protocol.lost}")
         return transport, protocol
 
-    def discard_input(self, terminator: bytes) -> None:
-        """Drop whatever arrived unasked (stale answers, noise) before sending a command."""
+    def discard_input(self) -> None:
+        """Drop whatever arrived unasked (noise, leftovers) before sending a command."""
         transport, protocol = self._connected()
         stale = bytes(protocol.buffer)
         protocol.buffer.clear()
@@ -182,48 +181,59 @@ class SerialLine:
             port.reset_input_buffer()
         if stale:
             log.debug("%s: discarded %d stale bytes %s", self.port, len(stale), shown_bytes(stale))
-            for _ in range(stale.count(terminator)):
-                self._pay_owed()
 
     def send(self, data: bytes) -> None:
         transport, _ = self._connected()
         transport.write(data)
 
     async def exchange(
-        self, command: bytes, terminator: bytes, *, echo: bool, owe_if_cancelled: bool = True
+        self, command: bytes, terminator: bytes, *, echo: bool, late_reply_wait: float
     ) -> bytes:
         """Send `command`, return the reply without its terminator (echo skipped if asked).
 
         If cancelled (the loop's deadline) after sending, the line owes that command's answer
-        for a while: a line arriving then is taken as the late answer and skipped, so it never
-        passes for the answer to the next command. `owe_if_cancelled=False` is for commands
-        whose late answer cannot pass for a reading (*IDN?) and that may never be answered.
+        for `late_reply_wait` seconds, and the next command waits for it (see `_settle`).
         """
-        self.discard_input(terminator)
+        await self._settle(terminator)
+        self.discard_input()
         self.send(command)
         try:
             if echo:
                 got = await self._read_exactly(len(command))
                 if got != command:
                     raise ParseError(f"expected the echo {command!r}, got {shown_bytes(got)}")
-            while True:
-                reply = await self._read_until(terminator)
-                if not self._pay_owed():
-                    return reply
-                log.debug("%s: skipped a late answer %s", self.port, shown_bytes(reply))
+            return await self._read_until(terminator)
         except asyncio.CancelledError:
-            if owe_if_cancelled:
-                self._owed.append(asyncio.get_running_loop().time() + LATE_REPLY_WINDOW)
+            if late_reply_wait > 0:
+                self._owed_until = asyncio.get_running_loop().time() + late_reply_wait
             raise
 
-    def _pay_owed(self) -> bool:
-        """Count one received line against the oldest answer still owed; False if none is."""
-        now = asyncio.get_running_loop().time()
-        self._owed = [until for until in self._owed if until > now]
-        if self._owed:
-            self._owed.pop(0)
-            return True
-        return False
+    async def _settle(self, terminator: bytes) -> None:
+        """Hold the next command back while a timed-out command's answer may still come.
+
+        Sent earlier, the command's own reply could not be told from that late answer (both
+        are lines of the same shape), and the late one would pass for a fresh reading. Waits
+        until the late answer has arrived (it is dropped) or its time is up; a deadline that
+        cancels the wait leaves the debt for the next read.
+        """
+        loop = asyncio.get_running_loop()
+        while self._owed_until is not None:
+            _, protocol = self._connected()
+            end = protocol.buffer.find(terminator)
+            if end >= 0:
+                late = bytes(protocol.buffer[:end])
+                del protocol.buffer[: end + len(terminator)]
+                log.debug("%s: dropped a late answer %s", self.port, shown_bytes(late))
+                self._owed_until = None
+                return
+            remaining = self._owed_until - loop.time()
+            if remaining <= 0:
+                self._owed_until = None
+                return
+            protocol.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await protocol.changed.wait()
 
     async def _read_until(self, terminator: bytes) -> bytes:
         while True:
@@ -299,7 +309,12 @@ class SerialDriver(Driver[SerialConfig]):
             await line.ensure_open()
             if self._prepared_key not in line.prepared:
                 await self._prepare(line)
-            reply = await line.exchange(self._command, self._terminator, echo=self.config.echo)
+            reply = await line.exchange(
+                self._command,
+                self._terminator,
+                echo=self.config.echo,
+                late_reply_wait=self.config.late_reply_wait,
+            )
         text = reply.decode(self.config.encoding, errors="replace")
         try:
             return self._parser.parse(text)
@@ -311,7 +326,7 @@ class SerialDriver(Driver[SerialConfig]):
         """Init commands and identification, once per connection (a replugged instrument may
         have lost its settings)."""
         for command in self._init:
-            line.discard_input(self._terminator)
+            line.discard_input()
             line.send(command)
             await asyncio.sleep(self.config.init_delay)  # answers, if any, are discarded
         # Identification is tried once per connection, whatever comes of it: an instrument
@@ -324,7 +339,7 @@ class SerialDriver(Driver[SerialConfig]):
                         self._identify,
                         self._terminator,
                         echo=self.config.echo,
-                        owe_if_cancelled=False,
+                        late_reply_wait=0.0,  # may never be answered; cannot pass for a reading
                     )
             except (TimeoutError, ParseError) as exc:
                 log.warning("device %s: no usable answer to *IDN?: %s", self.config.name, exc)

@@ -119,6 +119,9 @@ class SerialConfig(DeviceConfig):
     init: tuple[NonEmptyEscaped, ...] = ()  # sent once after each (re)open, e.g. "*RST"
     init_delay: Duration = 0.1  # pause after each init command; its answers are discarded
     identify: bool = False  # send "*IDN?" once after each (re)open and log the answer
+    # After a timed-out read, the next command on the port waits this long at most for the
+    # late answer (and drops it), so it is never taken for the next command's reply.
+    late_reply_wait: Duration = 0.5
     parse: str | None = None  # regex; its named groups are the fields; must match the whole reply
     split: NonEmptyEscaped | None = None  # or: split the reply at this text, `index` per field
     fields: tuple[SerialField, ...] = Field(min_length=1)
