@@ -50,6 +50,19 @@ async def test_two_slow_instruments_on_two_ports_are_read_in_one_answer_time(
     assert 0.3 <= cycle.duration_s < 0.55  # one after the other would take 0.6 s
 
 
+def rs485_module(port: Path, name: str, address: str, extra: str = "") -> str:
+    """An addressed module on a multi-drop line: `#01\\r` answered by `>+21.50\\r`."""
+    return f"""\
+  - name: {name}
+    driver: serial
+    port: {port}
+    command: '#{address}\\r'
+    terminator: '\\r'
+    parse: '>(?P<temperature>[+-][\\d.]+)'
+    fields: [{{name: temperature, unit: celsius}}]
+{extra}"""
+
+
 async def test_instruments_on_one_port_take_turns_on_the_line(tmp_path: Path) -> None:
     port = tmp_path / "ttyRS485"
     sent: list[tuple[float, bytes]] = []
@@ -58,26 +71,42 @@ async def test_instruments_on_one_port_take_turns_on_the_line(tmp_path: Path) ->
         sent.append((time.monotonic(), command))
         return {b"#01\r": b">+21.50\r", b"#02\r": b">-04.25\r"}[command]
 
-    def module(name: str, address: str) -> str:
-        return f"""\
-  - name: {name}
-    driver: serial
-    port: {port}
-    command: '#{address}\\r'
-    terminator: '\\r'
-    parse: '>(?P<temperature>[+-][\\d.]+)'
-    fields: [{{name: temperature, unit: celsius}}]
-"""
-
     async with (
         FakeLine(port, answer, command_end=b"\r", delay=0.1),
-        polling(config(module("m1", "01"), module("m2", "02"))) as poller,
+        polling(config(rs485_module(port, "m1", "01"), rs485_module(port, "m2", "02"))) as poller,
     ):
         cycle = await poller.cycle()
     assert result(cycle, "m1") == (None, {"temperature": 21.5})
     assert result(cycle, "m2") == (None, {"temperature": -4.25})
     (t1, _), (t2, _) = sent
     assert t2 - t1 >= 0.1  # the second command waited for the first answer
+
+
+async def test_a_dead_instrument_on_a_shared_line_does_not_take_its_neighbour_down(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "ttyRS485"
+
+    def answer(command: bytes) -> bytes | None:
+        return b">+01.00\r" if command == b"#02\r" else None  # module 01 is dead
+
+    devices = config(
+        rs485_module(port, "m1", "01", extra="    late_reply_wait: 100ms\n"),
+        rs485_module(port, "m2", "02", extra="    late_reply_wait: 100ms\n"),
+        interval="400ms",
+        timeout="300ms",
+    )
+    cycles: list[Cycle] = []
+    async with FakeLine(port, answer, command_end=b"\r"), polling(devices) as poller:
+        loop = asyncio.get_running_loop()
+        grid = Grid(0.4, loop.time())
+        for _ in range(5):
+            await grid.wait()
+            cycles.append(await poller.cycle())
+            grid.advance(loop.time())
+    # the first cycle: m2 queued behind m1 for all of the deadline; from then on m1 waits
+    assert [result(c, "m2")[0] for c in cycles[1:]] == [None] * 4
+    assert all(result(c, "m1")[0] == "timeout" for c in cycles)
 
 
 async def test_a_reply_split_across_reads_is_reassembled(tmp_path: Path) -> None:

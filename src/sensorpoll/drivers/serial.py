@@ -101,7 +101,8 @@ class SerialLine:
         self._transport: asyncio.Transport | None = None
         self._protocol: _LineProtocol | None = None
         self._opening: asyncio.Task[None] | None = None
-        self._owed_until: float | None = None  # a timed-out command's answer may come until
+        self._owed: tuple[bytes, float] | None = None  # a timed-out command, its answer's limit
+        self._silent: set[bytes] = set()  # commands whose late answer never came: dead devices
         self._was_lost = False
 
     @property
@@ -139,7 +140,8 @@ class SerialLine:
             )
         self._transport, self._protocol = transport, protocol
         self.prepared.clear()
-        self._owed_until = None
+        self._owed = None
+        self._silent.clear()
         if self._was_lost:
             log.info("serial port %s reopened", self.port)
         self._was_lost = False
@@ -186,13 +188,19 @@ class SerialLine:
         transport, _ = self._connected()
         transport.write(data)
 
+    def unanswered(self, command: bytes) -> bool:
+        """Whether `command` went unanswered last time it was sent on this connection."""
+        return command in self._silent or (self._owed is not None and self._owed[0] == command)
+
     async def exchange(
         self, command: bytes, terminator: bytes, *, echo: bool, late_reply_wait: float
     ) -> bytes:
         """Send `command`, return the reply without its terminator (echo skipped if asked).
 
         If cancelled (the loop's deadline) after sending, the line owes that command's answer
-        for `late_reply_wait` seconds, and the next command waits for it (see `_settle`).
+        for `late_reply_wait` seconds, and the next command waits for it (see `_settle`);
+        unless that command's late answer already failed to come once (a dead instrument
+        must not hold up its neighbours every cycle).
         """
         await self._settle(terminator)
         self.discard_input()
@@ -202,11 +210,13 @@ class SerialLine:
                 got = await self._read_exactly(len(command))
                 if got != command:
                     raise ParseError(f"expected the echo {command!r}, got {shown_bytes(got)}")
-            return await self._read_until(terminator)
+            reply = await self._read_until(terminator)
         except asyncio.CancelledError:
-            if late_reply_wait > 0:
-                self._owed_until = asyncio.get_running_loop().time() + late_reply_wait
+            if late_reply_wait > 0 and command not in self._silent:
+                self._owed = (command, asyncio.get_running_loop().time() + late_reply_wait)
             raise
+        self._silent.discard(command)
+        return reply
 
     async def _settle(self, terminator: bytes) -> None:
         """Hold the next command back while a timed-out command's answer may still come.
@@ -217,18 +227,21 @@ class SerialLine:
         cancels the wait leaves the debt for the next read.
         """
         loop = asyncio.get_running_loop()
-        while self._owed_until is not None:
+        while self._owed is not None:
+            command, until = self._owed
             _, protocol = self._connected()
             end = protocol.buffer.find(terminator)
             if end >= 0:
                 late = bytes(protocol.buffer[:end])
                 del protocol.buffer[: end + len(terminator)]
                 log.debug("%s: dropped a late answer %s", self.port, shown_bytes(late))
-                self._owed_until = None
+                self._owed = None
+                self._silent.discard(command)
                 return
-            remaining = self._owed_until - loop.time()
+            remaining = until - loop.time()
             if remaining <= 0:
-                self._owed_until = None
+                self._owed = None
+                self._silent.add(command)
                 return
             protocol.changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -304,6 +317,12 @@ class SerialDriver(Driver[SerialConfig]):
             await line.ensure_open()
 
     async def read(self) -> Mapping[str, Value]:
+        line = self.bus.connection
+        if isinstance(line, SerialLine) and line.unanswered(self._command):
+            # Our instrument did not answer last time: let neighbours on the line go first
+            # (every read of a cycle starts in the same loop iteration), so a dead instrument
+            # spends its own deadline, not theirs.
+            await asyncio.sleep(0)
         async with self.bus.turn():
             line = await self._line()
             await line.ensure_open()
