@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import serial
@@ -25,7 +25,7 @@ from sensorpoll.drivers.errors import (
     DeviceIOError,
     ParseError,
 )
-from sensorpoll.drivers.serial_config import SerialConfig
+from sensorpoll.drivers.serial_config import SerialConfig, bus_report
 from sensorpoll.drivers.serial_reply import ReplyParser, shown
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 MAX_REPLY_BYTES = 4096  # a "reply" longer than this without its terminator is garbage
 IDENTIFY_TIMEOUT = 0.5  # how long `identify` waits for the answer to *IDN?
 CLOSE_TIMEOUT = 2.0  # closing runs in an executor thread; never wait on it forever
-ASSUMED_REPLY_BYTES = 32  # for `check`'s estimate of line time
 
 # errnos that mean "the port is not there (any more)", not "the transfer went wrong"
 _CONNECTION_ERRNOS = {
@@ -365,7 +364,6 @@ class SerialDriver(Driver[SerialConfig]):
             else:
                 identity = answer.decode(self.config.encoding, errors="replace").strip()
                 log.info("device %s on %s identifies as %s", self.config.name, line.port, identity)
-        line.prepared.add(self._prepared_key)
 
     @classmethod
     def check_report(cls, devices: list[SerialConfig], settings: Settings) -> list[str]:
@@ -373,28 +371,4 @@ class SerialDriver(Driver[SerialConfig]):
         by_port: dict[str, list[SerialConfig]] = {}
         for device in devices:
             by_port.setdefault(device.port, []).append(device)
-        return [line for port in by_port.values() for line in _bus_report(port, settings)]
-
-
-def _bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]:
-    first = devices[0]
-    bits = 1 + first.bytesize + (first.parity != "N") + first.stopbits
-    char_time = bits / first.baudrate
-    chars = sum(
-        len(d.command) * (2 if d.echo else 1) + ASSUMED_REPLY_BYTES + len(d.terminator)
-        for d in devices
-    )
-    line_time = chars * char_time
-    deadline = min(settings.deadline(d) for d in devices)
-    lines = [
-        f"serial bus {first.port} ({first.baudrate} {first.bytesize}{first.parity}"
-        f"{first.stopbits:g}): {len(devices)} device(s), ~{line_time * 1000:.0f} ms of "
-        f"transfer per cycle (commands + ~{ASSUMED_REPLY_BYTES}-byte replies, without the "
-        f"instruments' own response time) of a {settings.interval:g}s interval"
-    ]
-    if line_time > deadline:
-        lines.append(
-            f"warning: serial bus {first.port}: its devices queue one after another and need "
-            f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
-        )
-    return lines
+        return [line for same_port in by_port.values() for line in bus_report(same_port, settings)]

@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Sequence
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
 
-from sensorpoll.config.schema import BusSpec, DeviceConfig, FieldConfig, Model, ValueKind
+from sensorpoll.config.schema import (
+    BusSpec,
+    DeviceConfig,
+    FieldConfig,
+    Model,
+    Settings,
+    ValueKind,
+)
 from sensorpoll.config.types import Duration, PositiveDuration
 
 PROTOCOL = "ascii-instrument"  # BusSpec protocol: a port is ASCII or Modbus, never both
+ASSUMED_REPLY_BYTES = 32  # for `check`'s estimate of line time
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
@@ -201,3 +210,29 @@ class SerialConfig(DeviceConfig):
             if indexed:
                 raise ValueError(f"index is only used with split (fields {', '.join(indexed)})")
         return self
+
+
+def bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]:
+    """`sensorpoll check`'s lines for one port: estimated transfer time per cycle, and a
+    warning when it exceeds the shortest deadline of the devices queueing on it."""
+    first = devices[0]
+    bits = 1 + first.bytesize + (first.parity != "N") + first.stopbits
+    char_time = bits / first.baudrate
+    chars = sum(
+        len(d.command) * (2 if d.echo else 1) + ASSUMED_REPLY_BYTES + len(d.terminator)
+        for d in devices
+    )
+    line_time = chars * char_time
+    deadline = min(settings.deadline(d) for d in devices)
+    lines = [
+        f"serial bus {first.port} ({first.baudrate} {first.bytesize}{first.parity}"
+        f"{first.stopbits:g}): {len(devices)} device(s), ~{line_time * 1000:.0f} ms of "
+        f"transfer per cycle (commands + ~{ASSUMED_REPLY_BYTES}-byte replies, without the "
+        f"instruments' own response time) of a {settings.interval:g}s interval"
+    ]
+    if line_time > deadline:
+        lines.append(
+            f"warning: serial bus {first.port}: its devices queue one after another and need "
+            f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
+        )
+    return lines
