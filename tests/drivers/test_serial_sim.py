@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sensorpoll.drivers.serial_config import SerialConfig
-from sensorpoll.drivers.serial_reply import ReplyParser
-from sensorpoll.drivers.serial_sim import ReplyBuilder, SerialSimulator, SimulationError, serve
+from sensorpoll.drivers.serial_reply import ReplyBuilder, ReplyParser, SimulationError
+from sensorpoll.drivers.serial_sim import SerialSimulator, serial_devices, serve
 from tests.drivers.serial_helpers import polling, settings_from
 
 
@@ -49,13 +49,13 @@ def lab(port: Path, rs485: Path) -> str:
     """
 
 
-def serial_devices(yaml_text: str) -> list[SerialConfig]:
-    return [d for d in settings_from(yaml_text).devices if isinstance(d, SerialConfig)]
+def devices_of(yaml_text: str) -> list[SerialConfig]:
+    return serial_devices(settings_from(yaml_text).devices)
 
 
 async def test_the_config_polls_its_own_simulation_with_the_hinted_values(tmp_path: Path) -> None:
     text = lab(tmp_path / "ttyACM0", tmp_path / "ttyRS485")
-    simulator = SerialSimulator(serial_devices(text))
+    simulator = SerialSimulator(devices_of(text))
     try:
         await simulator.start()
         async with polling(text) as poller:
@@ -83,7 +83,7 @@ async def test_serve_prints_each_device_and_its_pty(tmp_path: Path) -> None:
         if len(shown) == 3:
             printed.set()
 
-    devices = serial_devices(lab(Path("/dev/ttyACM0"), Path("/dev/ttyUSB0")))
+    devices = devices_of(lab(Path("/dev/ttyACM0"), Path("/dev/ttyUSB0")))
     task = asyncio.create_task(serve(devices, link_dir=tmp_path, out=out))
     await asyncio.wait_for(printed.wait(), 2)
     links = link_targets(tmp_path)
@@ -97,7 +97,7 @@ async def test_serve_prints_each_device_and_its_pty(tmp_path: Path) -> None:
 
 
 def test_a_regex_no_reply_can_match_is_a_simulation_error(tmp_path: Path) -> None:
-    (device,) = serial_devices(
+    (device,) = devices_of(
         f"""
         devices:
           - name: counter
@@ -140,7 +140,7 @@ def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
 async def test_the_example_serial_config_reads_its_own_simulation(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "config" / "serial-sim.yaml"
     text = example.read_text().replace("/tmp/sensorpoll-", f"{tmp_path}/")
-    simulator = SerialSimulator(serial_devices(text))
+    simulator = SerialSimulator(devices_of(text))
     try:
         await simulator.start()
         async with polling(text) as poller:
@@ -187,7 +187,7 @@ async def test_an_echoing_instrument_is_simulated_with_its_echo(tmp_path: Path) 
         echo: true
         fields: [{{name: mass, unit: grams, simulate: {{value: 12.5}}}}]
     """
-    simulator = SerialSimulator(serial_devices(text))
+    simulator = SerialSimulator(devices_of(text))
     try:
         await simulator.start()
         async with polling(text) as poller:

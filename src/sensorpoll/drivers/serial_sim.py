@@ -2,33 +2,28 @@
 whose instruments answer their commands with values from the fields' `simulate:` hints.
 
 Entry point: `await serve(devices, link_dir=...)`; `PtyPort` is also the tests' stand-in port.
+Replies are built by `serial_reply.ReplyBuilder`, the inverse of the driver's parser.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
-import re
 import tty
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sensorpoll.drivers.base import Value
 from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.serial_config import SerialConfig, SerialField
+from sensorpoll.drivers.serial_reply import ReplyBuilder, SimulationError
 from sensorpoll.drivers.simulated import SimulatedConfig, SimulatedDriver, SimulatedField
 
+__all__ = ["PtyPort", "SerialSimulator", "SimulationError", "serial_devices", "serve"]
+
 log = logging.getLogger(__name__)
-
-_sre: Any = importlib.import_module("re._parser")  # the regex parse tree; no typing stubs
-
-
-class SimulationError(ValueError):
-    """A config the simulator cannot serve (e.g. no reply can match its `parse`)."""
 
 
 class PtyPort:
@@ -88,126 +83,6 @@ class PtyPort:
         if unlink and self.link is not None and self.link.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
-
-
-def _format_candidates(field: SerialField, value: Value) -> list[str]:
-    """Ways to print a value on the wire, most natural first; the first one `parse` accepts
-    wins."""
-    if isinstance(value, bool):
-        return ["1" if value else "0", "true" if value else "false", "ON" if value else "OFF"]
-    if isinstance(value, str):
-        return [value]
-    raw = (value - field.offset) / field.scale
-    compact = f"{raw:.6f}".rstrip("0").rstrip(".")
-    return [compact, str(round(raw)), f"{raw:.1f}", f"{raw:.2f}", f"{raw:.3f}", f"{raw:.6e}"]
-
-
-def _in_set(items: Iterable[tuple[Any, Any]], char: str) -> bool:
-    code = ord(char)
-    for op, arg in items:
-        name = str(op)
-        if name == "LITERAL" and arg == code:
-            return True
-        if name == "RANGE" and arg[0] <= code <= arg[1]:
-            return True
-        if name == "CATEGORY" and re.fullmatch(_CATEGORIES.get(str(arg), "(?!)"), char):
-            return True
-    return False
-
-
-_CATEGORIES = {
-    "CATEGORY_DIGIT": r"\d",
-    "CATEGORY_NOT_DIGIT": r"\D",
-    "CATEGORY_SPACE": r"\s",
-    "CATEGORY_NOT_SPACE": r"\S",
-    "CATEGORY_WORD": r"\w",
-    "CATEGORY_NOT_WORD": r"\W",
-}
-_FILLERS = "0a x.,;:-_+=/A"  # characters tried for a character class, in order
-
-
-def _render(tokens: Any, groups: Mapping[int, str], done: dict[int, str]) -> str:
-    """The shortest text the parsed regex `tokens` matches, with named groups replaced."""
-    out: list[str] = []
-    for op, arg in tokens:
-        name = str(op)
-        if name == "LITERAL":
-            out.append(chr(arg))
-        elif name in ("NOT_LITERAL", "ANY"):
-            out.append(next(c for c in _FILLERS if name == "ANY" or ord(c) != arg))
-        elif name == "IN":
-            items = list(arg)
-            negate = bool(items) and str(items[0][0]) == "NEGATE"
-            members = items[1:] if negate else items
-            out.append(next((c for c in _FILLERS if _in_set(members, c) != negate), "?"))
-        elif name == "BRANCH":
-            out.append(_render(arg[1][0], groups, done))
-        elif name == "SUBPATTERN":
-            group, body = arg[0], arg[-1]
-            text = groups[group] if group in groups else _render(body, groups, done)
-            if group is not None:
-                done[group] = text
-            out.append(text)
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, _, body = arg
-            out.append(_render(body, groups, done) * low)
-        elif name == "GROUPREF":
-            out.append(done.get(arg, ""))
-        elif name == "ATOMIC_GROUP":
-            out.append(_render(arg, groups, done))
-        # AT (anchors), ASSERT, ASSERT_NOT, GROUPREF_EXISTS...: nothing to print
-    return "".join(out)
-
-
-class ReplyBuilder:
-    """Builds a reply line the device's own `parse` / `split` accepts, for given values."""
-
-    def __init__(self, config: SerialConfig) -> None:
-        self.config = config
-        self._fields = {f.name: f for f in config.fields}
-        if config.parse is not None:
-            self._pattern: re.Pattern[str] | None = re.compile(config.parse)
-            self._tree = _sre.parse(config.parse)
-        else:
-            self._pattern = None
-
-    def reply(self, values: Mapping[str, Value]) -> str:
-        body = self._body(values)
-        return body + self.config.terminator
-
-    def _body(self, values: Mapping[str, Value]) -> str:
-        config = self.config
-        texts = {n: _format_candidates(f, values[n]) for n, f in self._fields.items()}
-        if config.split is not None:
-            width = max(f.index or 0 for f in config.fields) + 1
-            columns = ["0"] * width
-            for name, field in self._fields.items():
-                columns[field.index or 0] = texts[name][0]
-            return config.split.join(columns)
-        if self._pattern is None:
-            return next(iter(texts.values()))[0]
-        return self._regex_body(self._pattern, texts)
-
-    def _regex_body(self, pattern: re.Pattern[str], texts: Mapping[str, list[str]]) -> str:
-        index = pattern.groupindex
-        chosen = {name: options[0] for name, options in texts.items()}
-        for name, options in texts.items():  # per field, the first printing that matches
-            for option in options:
-                chosen[name] = option
-                match = pattern.fullmatch(self._fill(index, chosen))
-                if match is not None and match.group(name) == option:
-                    break
-            else:
-                raise SimulationError(
-                    f"device {self.config.name}: cannot print {texts[name][0]!r} for field "
-                    f"{name} so that parse {pattern.pattern!r} matches; give the field a "
-                    "simulate value that fits the regex"
-                )
-        return self._fill(index, chosen)
-
-    def _fill(self, index: Mapping[str, int], chosen: Mapping[str, str]) -> str:
-        groups = {index[name]: text for name, text in chosen.items()}
-        return _render(self._tree, groups, {})
 
 
 def _default_simulation(field: SerialField) -> SimulatedField:
@@ -332,6 +207,11 @@ def _print_now(text: str) -> None:
     print(text, flush=True)  # shown at once even when stdout is a pipe
 
 
+def serial_devices(devices: Sequence[object]) -> list[SerialConfig]:
+    """The serial instruments among a config's devices (what `serve` takes)."""
+    return [device for device in devices if isinstance(device, SerialConfig)]
+
+
 async def serve(
     devices: Sequence[SerialConfig],
     *,
@@ -339,6 +219,9 @@ async def serve(
     out: Callable[[str], None] = _print_now,
 ) -> None:
     """Serve `devices` on ptys until cancelled, printing `device -> /dev/pts/N` for each.
+
+    Raises `SimulationError` (a ValueError, before anything is served) when a device's
+    `parse` admits no reply carrying its simulated values.
 
     Cancel it to stop (the command turns SIGTERM into cancellation): the ptys are closed and
     the links removed. A link left by a killed run is replaced on the next start.
