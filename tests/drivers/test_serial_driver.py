@@ -315,6 +315,21 @@ async def test_an_unplugged_adapter_is_a_connection_error(tmp_path: Path) -> Non
     assert [result(c, "a")[0] for c in cycles[1:4]] == ["connection"] * 3
 
 
+async def test_an_adapter_unplugged_during_a_read_fails_it_at_once_as_connection(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "ttyUSB0"
+    async with (
+        FakeLine(port, fixed(b"1,2\r\n"), delay=0.3) as line,
+        polling(config(thermometer(port))) as poller,
+    ):
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, line.unplug)
+        cycle = await poller.cycle()
+    assert result(cycle) == ("connection", {})
+    assert cycle.duration_s < 0.25
+
+
 async def test_a_replugged_adapter_is_reopened_within_two_cycles(tmp_path: Path) -> None:
     cycles = await unplug_scenario(tmp_path)
     assert result(cycles[0], "a") == (None, {"t1": 1, "t2": 2})
