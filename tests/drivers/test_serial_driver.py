@@ -409,3 +409,15 @@ async def test_closing_the_poller_closes_the_port_at_once(tmp_path: Path) -> Non
         assert fds_open_on(line.pty_path) == held_by_the_fake + 1
         await poller.aclose()
         assert fds_open_on(line.pty_path) == held_by_the_fake
+
+
+async def test_a_reload_that_changes_init_sends_it_on_the_open_port(tmp_path: Path) -> None:
+    port = tmp_path / "ttyACM0"
+    before = config(thermometer(port, extra="  init: ['UNIT C']\n  init_delay: 0s\n"))
+    after = config(thermometer(port, extra="  init: ['UNIT K']\n  init_delay: 0s\n"))
+    async with FakeLine(port, fixed(b"1,2\r\n")) as line, polling(before) as poller:
+        await poller.cycle()
+        await poller.apply(settings_from(after))
+        cycle = await poller.cycle()
+    assert result(cycle) == (None, {"t1": 1, "t2": 2})
+    assert line.received == [b"UNIT C\r\n", b"MEAS?\r\n", b"UNIT K\r\n", b"MEAS?\r\n"]
