@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import tty
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,43 @@ async def test_an_echoing_instrument_is_simulated_with_its_echo(tmp_path: Path) 
     finally:
         await simulator.aclose()
     assert dict(cycle.devices[0].values) == {"mass": 12.5}
+
+
+async def ask(path: Path, *pieces: bytes, terminator: bytes = b"\r") -> bytes:
+    """A bare client: writes `pieces` 20 ms apart, returns the reply up to `terminator`."""
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        tty.setraw(fd)
+        for piece in pieces:
+            os.write(fd, piece)
+            await asyncio.sleep(0.02)
+        reply = b""
+        async with asyncio.timeout(1):
+            while not reply.endswith(terminator):
+                try:
+                    reply += os.read(fd, 100)
+                except BlockingIOError:
+                    await asyncio.sleep(0.01)
+        return reply
+    finally:
+        os.close(fd)
+
+
+async def test_each_instrument_answers_its_own_command_even_sent_in_pieces(
+    tmp_path: Path,
+) -> None:
+    port = tmp_path / "ttyRS485"
+    text = f"""
+    devices:
+      - {{name: t, driver: serial, port: {port}, command: 'T\\r', terminator: '\\r',
+          fields: [{{name: v, simulate: {{value: 1}}}}]}}
+      - {{name: st, driver: serial, port: {port}, command: 'ST\\r', terminator: '\\r',
+          fields: [{{name: v, simulate: {{value: 2}}}}]}}
+    """
+    simulator = SerialSimulator(devices_of(text))
+    try:
+        await simulator.start()
+        answers = [await ask(port, b"S", b"T\r"), await ask(port, b"T\r")]
+    finally:
+        await simulator.aclose()
+    assert answers == [b"2\r", b"1\r"]

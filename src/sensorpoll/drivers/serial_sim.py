@@ -14,7 +14,6 @@ import os
 import tty
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.serial_config import SerialConfig, SerialField
@@ -132,29 +131,29 @@ class SimulatedLine:
         self.pty = PtyPort(self._received, link)
         self._buffer = bytearray()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Longest first, so "ST\r" is not taken for "T\r"; *IDN? after the measurements.
+        commands = [(i.command, i, True) for i in instruments]
+        commands += [(i.identify, i, False) for i in instruments]
+        self._commands = sorted(commands, key=lambda c: -len(c[0]))
 
     def _received(self, data: bytes) -> None:
         self._buffer += data
-        for instrument in self.instruments:
-            for command, reply in (
-                (instrument.command, instrument.answer),
-                (instrument.identify, None),
-            ):
-                if self._buffer.endswith(command):
-                    self._buffer.clear()
-                    reply_task = self._reply(instrument, command, reply)
-                    task = asyncio.get_running_loop().create_task(reply_task)
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-                    return
-        if len(self._buffer) > 4096 or self._buffer.endswith((b"\r", b"\n")):
-            self._buffer.clear()  # an init command or noise: nothing to answer
+        for command, instrument, measure in self._commands:
+            if self._buffer.endswith(command):
+                self._buffer.clear()
+                reply = self._reply(instrument, command, measure)
+                task = asyncio.get_running_loop().create_task(reply)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
+        # Anything else (init commands, noise) is not answered; keep a tail in which a
+        # command that arrives in pieces can still be recognised.
+        del self._buffer[:-256]
 
-    async def _reply(self, instrument: SimulatedInstrument, command: bytes, reply: Any) -> None:
+    async def _reply(self, instrument: SimulatedInstrument, command: bytes, measure: bool) -> None:
         if instrument.config.echo:
             self.pty.write(command)
-        data = await reply() if reply is not None else instrument.identity()
-        self.pty.write(data)
+        self.pty.write(await instrument.answer() if measure else instrument.identity())
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
