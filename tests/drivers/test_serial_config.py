@@ -137,3 +137,10 @@ def test_check_reports_each_ports_line_time_and_warns_when_it_exceeds_the_deadli
     report = SerialDriver.check_report(devices, settings)
     assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device(s), ~")
     assert report[1].startswith("warning: serial bus /dev/ttyUSB0")
+
+
+def test_a_simulated_value_must_fit_the_fields_type() -> None:
+    body = GAUGE.replace(
+        "{name: pressure, unit: pascal}", "{name: ok, type: bool, simulate: {value: OK}}"
+    )
+    assert "simulate: value 'OK' does not fit type bool" in problems(device(body))

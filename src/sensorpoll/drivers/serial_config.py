@@ -111,6 +111,19 @@ class SerialField(FieldConfig):
             raise ValueError(f"scale and offset apply to numbers, not to type {self.type}")
         return self
 
+    @model_validator(mode="after")
+    def _simulation_fits_the_type(self) -> Self:
+        hint = self.simulate
+        if hint is None:
+            return self
+        if hint.waveform is not None and self.type != "number":
+            raise ValueError(f"simulate: a waveform needs a number field, not type {self.type}")
+        value = hint.value
+        kind = "bool" if isinstance(value, bool) else "string" if isinstance(value, str) else None
+        if value is not None and (kind or "number") != self.type:
+            raise ValueError(f"simulate: value {value!r} does not fit type {self.type}")
+        return self
+
 
 class SerialConfig(DeviceConfig):
     """An ASCII request/response instrument on a serial line (RS-232, RS-485, USB serial)."""
