@@ -1,0 +1,374 @@
+"""The `serial` driver: ASCII request/response instruments on serial lines (flow stage 2).
+
+The only module that speaks pyserial(-asyncio-fast). Devices on one port share its `Bus`:
+one `SerialLine` (the open port) and one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import serial
+import serial_asyncio_fast
+
+from sensorpoll.config.schema import Settings
+from sensorpoll.drivers.base import Driver, Value
+from sensorpoll.drivers.bus import Buses
+from sensorpoll.drivers.errors import (
+    DeviceConnectionError,
+    DeviceError,
+    DeviceIOError,
+    ParseError,
+)
+from sensorpoll.drivers.serial_config import SerialConfig, bus_report
+from sensorpoll.drivers.serial_reply import ReplyParser, shown
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_BYTES = 4096  # a "reply" longer than this without its terminator is garbage
+IDENTIFY_TIMEOUT = 0.5  # how long `identify` waits for the answer to *IDN?
+CLOSE_TIMEOUT = 2.0  # closing runs in an executor thread; never wait on it forever
+
+# errnos that mean "the port is not there (any more)", not "the transfer went wrong"
+_CONNECTION_ERRNOS = {
+    errno.ENOENT,
+    errno.ENODEV,
+    errno.ENXIO,
+    errno.EIO,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EBUSY,
+    errno.EBADF,
+}
+
+LineSettings = tuple[tuple[str, Any], ...]
+
+
+@contextlib.contextmanager
+def map_exceptions(port: str) -> Iterator[None]:
+    """Turn pyserial and OS errors into our `DeviceError` reasons, in this one place."""
+    try:
+        yield
+    except DeviceError:
+        raise
+    except (serial.SerialException, OSError) as exc:
+        code = getattr(exc, "errno", None)
+        message = str(exc) if port in str(exc) else f"{port}: {exc}"
+        if code in _CONNECTION_ERRNOS or isinstance(exc, serial.PortNotOpenError):
+            raise DeviceConnectionError(message) from exc
+        raise DeviceIOError(message) from exc
+    except ValueError as exc:  # pyserial's word for settings the port refuses
+        raise DeviceIOError(f"{port}: {exc}") from exc
+
+
+class _LineProtocol(asyncio.Protocol):
+    """Collects received bytes; wakes the reader; notes when the port goes away."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.changed = asyncio.Event()
+        self.lost: str | None = None  # why the connection ended, once it has
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.changed.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = str(exc) if exc is not None else "port closed"
+        self.changed.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class SerialLine:
+    """One serial port, opened on demand and reopened after it goes away; the Bus's connection.
+
+    Keeps what is true of the line rather than of one device: received bytes, which devices
+    have been initialised on this connection, and answers still owed to timed-out commands.
+    """
+
+    def __init__(self, port: str, settings: LineSettings) -> None:
+        self.port = port
+        self.settings = settings
+        self.prepared: set[object] = set()  # devices' init/identify done on this connection
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _LineProtocol | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._owed: tuple[bytes, float] | None = None  # a timed-out command, its answer's limit
+        self._silent: set[bytes] = set()  # commands whose late answer never came: dead devices
+        self._was_lost = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._protocol is not None and self._protocol.lost is None
+
+    async def ensure_open(self) -> None:
+        """Open the port if it is not open (first use, or after it went away)."""
+        if self.is_open:
+            return
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.get_running_loop().create_task(
+                self._open(), name=f"open:{self.port}"
+            )
+        # Shielded: a deadline that cancels us must not abandon a half-opened port (the open
+        # runs in an executor thread and would leak its fd); the next read picks it up.
+        try:
+            await asyncio.shield(opening)
+        finally:
+            if opening.done() and self._opening is opening:
+                self._opening = None
+
+    async def _open(self) -> None:
+        lost = self._protocol is not None and self._protocol.lost is not None
+        self._was_lost = self._was_lost or lost
+        if self._transport is not None:
+            await self._close_transport()
+        loop = asyncio.get_running_loop()
+        protocol = _LineProtocol()
+        with map_exceptions(self.port):
+            # serial_for_url runs in the loop's executor: opening can block (USB adapters).
+            transport, _ = await serial_asyncio_fast.create_serial_connection(
+                loop, lambda: protocol, self.port, **dict(self.settings)
+            )
+        self._transport, self._protocol = transport, protocol
+        self.prepared.clear()
+        self._owed = None
+        self._silent.clear()
+        if self._was_lost:
+            log.info("serial port %s reopened", self.port)
+        self._was_lost = False
+
+    async def aclose(self) -> None:
+        """Close the port; idempotent."""
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(opening), CLOSE_TIMEOUT)
+        await self._close_transport()
+
+    async def _close_transport(self) -> None:
+        transport, protocol = self._transport, self._protocol
+        self._transport = self._protocol = None
+        if transport is None or protocol is None:
+            return
+        if protocol.lost is None:
+            transport.abort()  # no flush: a request/response line has nothing worth sending
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(protocol.closed), CLOSE_TIMEOUT)
+
+    def _connected(self) -> tuple[asyncio.Transport, _LineProtocol]:
+        transport, protocol = self._transport, self._protocol
+        if transport is None or protocol is None:
+            raise DeviceConnectionError(f"{self.port}: not open")
+        if protocol.lost is not None:
+            self._was_lost = True
+            raise DeviceConnectionError(f"{self.port}: {protocol.lost}")
+        return transport, protocol
+
+    def discard_input(self) -> None:
+        """Drop whatever arrived unasked (noise, leftovers) before sending a command."""
+        transport, protocol = self._connected()
+        stale = bytes(protocol.buffer)
+        protocol.buffer.clear()
+        port = transport.get_extra_info("serial")
+        with contextlib.suppress(Exception):  # best effort: the kernel's buffer
+            port.reset_input_buffer()
+        if stale:
+            log.debug("%s: discarded %d stale bytes %s", self.port, len(stale), shown_bytes(stale))
+
+    def send(self, data: bytes) -> None:
+        transport, _ = self._connected()
+        transport.write(data)
+
+    def unanswered(self, command: bytes) -> bool:
+        """Whether `command` went unanswered last time it was sent on this connection."""
+        return command in self._silent or (self._owed is not None and self._owed[0] == command)
+
+    async def exchange(
+        self, command: bytes, terminator: bytes, *, echo: bool, late_reply_wait: float
+    ) -> bytes:
+        """Send `command`, return the reply without its terminator (echo skipped if asked).
+
+        If cancelled (the loop's deadline) after sending, the line owes that command's answer
+        for `late_reply_wait` seconds, and the next command waits for it (see `_settle`);
+        unless that command's late answer already failed to come once (a dead instrument
+        must not hold up its neighbours every cycle).
+        """
+        await self._settle(terminator)
+        self.discard_input()
+        self.send(command)
+        try:
+            if echo:
+                got = await self._read_exactly(len(command))
+                if got != command:
+                    raise ParseError(f"expected the echo {command!r}, got {shown_bytes(got)}")
+            reply = await self._read_until(terminator)
+        except asyncio.CancelledError:
+            if late_reply_wait > 0 and command not in self._silent:
+                self._owed = (command, asyncio.get_running_loop().time() + late_reply_wait)
+            raise
+        self._silent.discard(command)
+        return reply
+
+    async def _settle(self, terminator: bytes) -> None:
+        """Hold the next command back while a timed-out command's answer may still come.
+
+        Sent earlier, the command's own reply could not be told from that late answer (both
+        are lines of the same shape), and the late one would pass for a fresh reading. Waits
+        until the late answer has arrived (it is dropped) or its time is up; a deadline that
+        cancels the wait leaves the debt for the next read.
+        """
+        loop = asyncio.get_running_loop()
+        while self._owed is not None:
+            command, until = self._owed
+            _, protocol = self._connected()
+            end = protocol.buffer.find(terminator)
+            if end >= 0:
+                late = bytes(protocol.buffer[:end])
+                del protocol.buffer[: end + len(terminator)]
+                log.debug("%s: dropped a late answer %s", self.port, shown_bytes(late))
+                self._owed = None
+                self._silent.discard(command)
+                return
+            remaining = until - loop.time()
+            if remaining <= 0:
+                self._owed = None
+                self._silent.add(command)
+                return
+            protocol.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await protocol.changed.wait()
+
+    async def _read_until(self, terminator: bytes) -> bytes:
+        while True:
+            _, protocol = self._connected()
+            end = protocol.buffer.find(terminator)
+            if end >= 0:
+                reply = bytes(protocol.buffer[:end])
+                del protocol.buffer[: end + len(terminator)]
+                return reply
+            if len(protocol.buffer) > MAX_REPLY_BYTES:
+                garbage = bytes(protocol.buffer)
+                protocol.buffer.clear()
+                raise ParseError(
+                    f"no terminator {terminator!r} in {len(garbage)} bytes: {shown_bytes(garbage)}"
+                )
+            protocol.changed.clear()
+            await protocol.changed.wait()
+
+    async def _read_exactly(self, count: int) -> bytes:
+        while True:
+            _, protocol = self._connected()
+            if len(protocol.buffer) >= count:
+                data = bytes(protocol.buffer[:count])
+                del protocol.buffer[:count]
+                return data
+            protocol.changed.clear()
+            await protocol.changed.wait()
+
+
+def shown_bytes(data: bytes) -> str:
+    return shown(data.decode("ascii", errors="backslashreplace"))
+
+
+class SerialDriver(Driver[SerialConfig]):
+    """One instrument: sends its command on its port's line, parses the reply line."""
+
+    config_model = SerialConfig
+
+    def __init__(self, config: SerialConfig, buses: Buses) -> None:
+        super().__init__(config, buses)
+        spec = config.bus()
+        self.bus = buses.get(spec.key)
+        self._settings: LineSettings = spec.settings
+        self._parser = ReplyParser(config)
+        encode = config.encoding
+        self._command = config.command.encode(encode)
+        self._terminator = config.terminator.encode(encode)
+        self._init = [config.with_line_ending(text).encode(encode) for text in config.init]
+        self._identify = config.with_line_ending("*IDN?").encode(encode)
+        # A reload that changes a device's init must run it again on the kept line.
+        self._prepared_key = (config.name, tuple(self._init), config.identify)
+
+    async def _line(self) -> SerialLine:
+        """The port's shared line; replaced if a reload changed the port's settings."""
+        line = self.bus.connection
+        if isinstance(line, SerialLine) and line.settings == self._settings:
+            return line
+        if isinstance(line, SerialLine):
+            await line.aclose()
+        line = SerialLine(self.config.port, self._settings)
+        self.bus.connection = line
+        self.bus.on_close(line.aclose)
+        return line
+
+    async def open(self) -> None:
+        async with self.bus.turn():
+            line = await self._line()
+            await line.ensure_open()
+
+    async def read(self) -> Mapping[str, Value]:
+        line = self.bus.connection
+        if isinstance(line, SerialLine) and line.unanswered(self._command):
+            # Our instrument did not answer last time: let neighbours on the line go first
+            # (every read of a cycle starts in the same loop iteration), so a dead instrument
+            # spends its own deadline, not theirs.
+            await asyncio.sleep(0)
+        async with self.bus.turn():
+            line = await self._line()
+            await line.ensure_open()
+            if self._prepared_key not in line.prepared:
+                await self._prepare(line)
+            reply = await line.exchange(
+                self._command,
+                self._terminator,
+                echo=self.config.echo,
+                late_reply_wait=self.config.late_reply_wait,
+            )
+        text = reply.decode(self.config.encoding, errors="replace")
+        try:
+            return self._parser.parse(text)
+        except ParseError as exc:
+            log.debug("device %s: %s", self.config.name, exc)
+            raise
+
+    async def _prepare(self, line: SerialLine) -> None:
+        """Init commands and identification, once per connection (a replugged instrument may
+        have lost its settings)."""
+        for command in self._init:
+            line.discard_input()
+            line.send(command)
+            await asyncio.sleep(self.config.init_delay)  # answers, if any, are discarded
+        # Identification is tried once per connection, whatever comes of it: an instrument
+        # that ignores *IDN? must not make every read spend its deadline waiting for it.
+        line.prepared.add(self._prepared_key)
+        if self.config.identify:
+            try:
+                async with asyncio.timeout(IDENTIFY_TIMEOUT):
+                    answer = await line.exchange(
+                        self._identify,
+                        self._terminator,
+                        echo=self.config.echo,
+                        late_reply_wait=0.0,  # may never be answered; cannot pass for a reading
+                    )
+            except (TimeoutError, ParseError) as exc:
+                log.warning("device %s: no usable answer to *IDN?: %s", self.config.name, exc)
+            else:
+                identity = answer.decode(self.config.encoding, errors="replace").strip()
+                log.info("device %s on %s identifies as %s", self.config.name, line.port, identity)
+
+    @classmethod
+    def check_report(cls, devices: list[SerialConfig], settings: Settings) -> list[str]:
+        """Each port's estimated line time per cycle against the interval and deadlines."""
+        by_port: dict[str, list[SerialConfig]] = {}
+        for device in devices:
+            by_port.setdefault(device.port, []).append(device)
+        return [line for same_port in by_port.values() for line in bus_report(same_port, settings)]
