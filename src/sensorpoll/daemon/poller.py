@@ -155,7 +155,15 @@ async def poll_cycle(
         # Each read ends at its own deadline (asyncio.timeout inside `poll`); this wait is only
         # the backstop for a driver that swallows cancellation, so one can never hold the cycle.
         backstop = max(pollers[i].deadline for i in tasks.values()) + STUCK_GRACE
-        done, pending = await asyncio.wait(tasks, timeout=backstop)
+        try:
+            done, pending = await asyncio.wait(tasks, timeout=backstop)
+        except asyncio.CancelledError:
+            # A shutdown cancelled the cycle: its reads go with it, so none outlives the
+            # connections about to be closed. Bounded: a read may ignore cancellation.
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=STUCK_GRACE)
+            raise
         for task in done:
             results[tasks[task]] = task.result()
         for task in pending:
