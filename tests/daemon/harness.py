@@ -125,10 +125,11 @@ class Daemon:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCH"))}
         full_env.pop("JOURNAL_STREAM", None)
         full_env.update(env or {})
+        command = [sys.executable, "-m", "sensorpoll", "run", "-c", str(self.config)]
+        command += ["--listen", f"127.0.0.1:{self.port}", "--log-level", "debug"]
         with self.stderr_path.open("wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sensorpoll", "run", "-c", str(self.config)]
-                + ["--listen", f"127.0.0.1:{self.port}", "--log-level", "debug"],
+                command,
                 env=full_env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
