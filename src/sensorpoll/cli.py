@@ -25,10 +25,22 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 log = logging.getLogger("sensorpoll")
 
 
+def stderr_is_journal() -> bool:
+    """Whether stderr is connected to journald. systemd sets JOURNAL_STREAM to that stream's
+    device:inode; a variable inherited by a process whose stderr goes elsewhere (a shell in a
+    user session, a redirect) does not count (systemd.exec(5))."""
+    try:
+        device, inode = (int(part) for part in os.environ["JOURNAL_STREAM"].split(":"))
+        stat = os.fstat(sys.stderr.fileno())
+    except (KeyError, ValueError, OSError):
+        return False
+    return (stat.st_dev, stat.st_ino) == (device, inode)
+
+
 def setup_logging(level: str) -> None:
     # journald stamps every line itself; elsewhere a timestamp is wanted
     fmt = "%(levelname)s %(name)s: %(message)s"
-    if not os.environ.get("JOURNAL_STREAM"):
+    if not stderr_is_journal():
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
 
@@ -48,14 +60,18 @@ def _config_error(exc: ConfigError) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon.service import Daemon
+    from sensorpoll.daemon.service import Daemon, StartupError
     from sensorpoll.export.http import HttpExporter
     from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
     exporter = HttpExporter(settings, listen=args.listen)
     daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
-    asyncio.run(daemon.run())
+    try:
+        asyncio.run(daemon.run())
+    except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
+        log.error("cannot start: %s", exc)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,10 +110,12 @@ class Daemon:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def write_config(self, devices: list[dict[str, Any]], interval: str = "200ms") -> None:
+    def write_config(
+        self, devices: list[dict[str, Any]], interval: str = "200ms", sink: Path | None = None
+    ) -> None:
         config = {
             "interval": interval,
-            "sinks": [{"type": "jsonl", "path": str(self.sink)}],
+            "sinks": [{"type": "jsonl", "path": str(sink or self.sink)}],
             "devices": devices,
         }
         # JSON is YAML: no YAML writer needed, and the test reads what it wrote.
@@ -149,6 +152,12 @@ class Daemon:
     def wait(self, timeout: float) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout)
+
+    def get(self, path: str) -> Any:
+        """GET a JSON endpoint of the daemon's HTTP server."""
+        url = f"http://127.0.0.1:{self.port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)
 
     @property
     def stderr(self) -> str:

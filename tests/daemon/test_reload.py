@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import urllib.request
 from typing import Any
 
 from tests.daemon.harness import Daemon, NotifySocket, simulated
@@ -40,8 +39,7 @@ def test_valid_config_is_applied_without_restart(daemon: Daemon, notify: NotifyS
     numbers = [c["cycle"] for c in daemon.cycles()]
     assert numbers == list(range(1, len(numbers) + 1)), "cycle counter restarted or skipped"
     assert after["cycle"] > before["cycle"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/api/v1/cycle", timeout=5) as r:
-        served = json.load(r)
+    served = daemon.get("/api/v1/cycle")
     assert served["cycle"] >= after["cycle"]
     assert names(served) == ["kept", "added"]
 

@@ -33,6 +33,10 @@ CLOSE_TIMEOUT = 1.0  # seconds one device may take to close its connection
 WEDGED_MARGIN = 1.0  # seconds past its longest possible duration before a cycle counts as wedged
 
 
+class StartupError(Exception):
+    """The daemon could not start serving (the HTTP port is taken): one line, no traceback."""
+
+
 class Publisher(Protocol):
     """Something that takes every finished cycle: the HTTP exposition, a jsonl sink."""
 
@@ -177,7 +181,10 @@ class Daemon:
         started: list[Publisher] = []
         try:
             for publisher in self.publishers:  # HTTP listens before READY=1
-                await publisher.start()
+                try:
+                    await publisher.start()
+                except OSError as exc:
+                    raise StartupError(f"{type(publisher).__name__}: {exc}") from exc
                 started.append(publisher)
             await self.poller.open()
             # Startup objects live for the daemon's life: keep them out of GC scans, which
