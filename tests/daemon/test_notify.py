@@ -108,6 +108,19 @@ def test_sigterm_sends_stopping_and_exits_0_within_3s_despite_a_hung_device(
     assert "Traceback" not in daemon.stderr
 
 
+def test_sigterm_leaves_the_jsonl_sink_complete(daemon: Daemon, notify: NotifySocket) -> None:
+    daemon.write_config([simulated("a")])
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=3) == 0
+    text = daemon.sink.read_text()
+    assert text.endswith("\n"), "last line cut short"
+    numbers = [c["cycle"] for c in daemon.cycles()]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
 def test_sigint_exits_0(daemon: Daemon, notify: NotifySocket) -> None:
     daemon.write_config([simulated("a")])
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
