@@ -13,7 +13,7 @@ import textwrap
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,11 +124,13 @@ class Daemon:
     def write_raw_config(self, text: str) -> None:
         self.config.write_text(textwrap.dedent(text))
 
-    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, env: dict[str, str] | None = None, wrapper: Sequence[str] = ()
+    ) -> subprocess.Popen[bytes]:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCH"))}
         full_env.pop("JOURNAL_STREAM", None)
         full_env.update(env or {})
-        command = [sys.executable, "-m", "sensorpoll", "run", "-c", str(self.config)]
+        command = [*wrapper, sys.executable, "-m", "sensorpoll", "run", "-c", str(self.config)]
         command += ["--listen", f"127.0.0.1:{self.port}", "--log-level", "debug"]
         with self.stderr_path.open("wb") as stderr:
             self.proc = subprocess.Popen(

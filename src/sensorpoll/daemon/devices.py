@@ -70,11 +70,15 @@ class Poller:
                 poller = DevicePoller(driver, settings.deadline(device), settings.interval)
                 pollers.append(poller)
                 fresh.append(poller)
+        # Everything that can refuse the new settings has run: from here the swap completes.
+        self.pollers, self.settings = pollers, settings
         # Closed before the new ones open: a changed device reconnects to the same port.
         await asyncio.gather(*(_close(gone.driver) for gone in old.values()))
         in_use = {spec.key for d in settings.devices if (spec := d.bus()) is not None}
-        await self.buses.aclose(keep=in_use)
-        self.pollers, self.settings = pollers, settings
+        try:
+            await self.buses.aclose(keep=in_use)
+        except Exception as exc:
+            log.warning("closing a bus no longer in use failed: %s", exc)
         await _open_all(fresh)
 
     async def aclose(self) -> None:

@@ -224,7 +224,10 @@ class Daemon:
         except Exception:  # whatever goes wrong reading the new config, the old one keeps polling
             log.exception("reload refused, still running the previous config")
         else:
-            await self._apply(settings)
+            try:
+                await self._apply(settings)
+            except Exception:  # a driver refusing its config: Poller.apply built nothing yet
+                log.exception("reload failed, still running the previous config")
         self.notifier.ready()
 
     async def _apply(self, settings: Settings) -> None:
