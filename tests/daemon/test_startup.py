@@ -1,6 +1,5 @@
-"""Starting under systemd: what an operator reads in the journal when a start goes wrong, log
-lines without timestamps when stderr is the journal (PRODUCT.md, systemd), and running inside
-the unit's sandbox."""
+"""Starting under systemd: what an operator reads in the journal when a start goes wrong, and
+log lines without timestamps when stderr is the journal (PRODUCT.md, systemd)."""
 
 from __future__ import annotations
 
@@ -8,15 +7,9 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from tests.daemon.harness import Daemon, NotifySocket, simulated
-
-MDWE_EXEC = Path(__file__).with_name("mdwe_exec.py")
 
 
 def test_taken_http_port_exits_1_with_one_line_and_no_traceback(
@@ -71,22 +64,3 @@ def test_log_lines_keep_timestamps_when_journal_stream_is_inherited_but_not_stde
     lines = log_lines_when(daemon, notify, "1:1")
     assert len(lines) == 1
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", lines[0]), lines
-
-
-def test_daemon_runs_with_write_execute_memory_refused(
-    daemon: Daemon, notify: NotifySocket
-) -> None:
-    # The unit's MemoryDenyWriteExecute=yes kills a dependency that maps W+X memory (a JIT, a
-    # ctypes callback) only in production; the kernel's PR_SET_MDWE enforces the same here.
-    probe = subprocess.run(
-        [sys.executable, str(MDWE_EXEC), sys.executable, "-c", "pass"], check=False
-    )
-    if probe.returncode == 3:
-        pytest.skip("the kernel has no PR_SET_MDWE (Linux < 6.3)")
-    daemon.write_config([simulated("a")])
-    daemon.start({"NOTIFY_SOCKET": notify.env_value}, wrapper=[sys.executable, str(MDWE_EXEC)])
-    notify.wait_for("READY=1")
-    daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
-    assert daemon.get("/api/v1/cycle")["devices"][0]["ok"]
-    daemon.signal(signal.SIGTERM)
-    assert daemon.wait(timeout=3) == 0

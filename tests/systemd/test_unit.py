@@ -8,30 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, require_tool
+from tests.conftest import require_tool
+from tests.systemd.unitfile import UNIT, service
 
-UNIT = REPO / "systemd" / "sensorpoll.service"
 INSTALLED_EXEC = "/opt/sensorpoll/venv/bin/sensorpoll"
 MAX_EXPOSURE = 1.5
-
-
-def directives(section: str) -> list[tuple[str, str]]:
-    """(key, value) pairs of one section, in order; repeated keys stay repeated."""
-    pairs, current = [], ""
-    for raw in UNIT.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("["):
-            current = line.strip("[]")
-        elif current == section:
-            key, _, value = line.partition("=")
-            pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
-def service(key: str) -> list[str]:
-    return [value for k, value in directives("Service") if k == key]
 
 
 def test_unit_is_a_notify_service_with_a_watchdog_and_reload_by_sighup() -> None:
