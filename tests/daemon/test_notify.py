@@ -50,18 +50,18 @@ def test_status_summarises_devices_up_and_last_cycle_time(
 def test_watchdog_pings_at_least_every_half_period_even_during_slow_reads(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
-    # Reads take 300 ms of every 400 ms cycle, longer than the 200 ms ping period: pings must
+    # Reads take 450 ms of every 600 ms cycle, longer than the 300 ms ping period: pings must
     # come from the loop while it waits for reads too, not only between cycles.
-    watchdog_usec = 400_000
-    daemon.write_config([simulated("slow", latency="300ms")], interval="400ms")
+    watchdog_usec = 600_000
+    daemon.write_config([simulated("slow", latency="450ms")], interval="600ms")
     daemon.start({"NOTIFY_SOCKET": notify.env_value, "WATCHDOG_USEC": str(watchdog_usec)})
     notify.wait_for("READY=1")
-    pings = [m.at for m in notify.collect(2.0) if "WATCHDOG=1" in m]
+    pings = [m.at for m in notify.collect(2.4) if "WATCHDOG=1" in m]
     half = watchdog_usec / 1e6 / 2
-    assert len(pings) >= 2.0 / half - 2
+    assert len(pings) >= 2.4 / half - 2
     gaps = [b - a for a, b in pairwise(pings)]
-    # A little slack for scheduling on a loaded machine; a ping late by a whole read is not.
-    assert max(gaps) <= half + 0.06, gaps
+    # Slack for scheduling on a loaded machine; a ping late by a whole read (450 ms) is not.
+    assert max(gaps) <= half + 0.15, gaps
 
 
 def test_watchdog_is_left_alone_when_meant_for_another_process(
