@@ -33,7 +33,7 @@ async def receive_pings(sock: socket.socket, pings: list[float]) -> None:
             pings.append(time.monotonic())
 
 
-async def test_watchdog_pings_stop_when_a_cycle_wedges(
+async def test_watchdog_pings_stop_and_the_loop_idles_when_a_cycle_wedges(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(service, "WEDGED_MARGIN", 0.3)
@@ -57,7 +57,10 @@ async def test_watchdog_pings_stop_when_a_cycle_wedges(
         receiver = asyncio.create_task(receive_pings(sock, pings))
         runner = asyncio.create_task(daemon.run())
         try:
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(1.0)
+            cpu_before = time.process_time()
+            await asyncio.sleep(1.0)  # wedged past the feeding limit by now
+            cpu_spent = time.process_time() - cpu_before
             assert wedged_at, "no cycle started"
             # fed while the cycle could still be legitimately running: deadline 160 ms,
             # backstop 50 ms, margin 300 ms; then silence, for systemd to act on
@@ -66,6 +69,8 @@ async def test_watchdog_pings_stop_when_a_cycle_wedges(
             assert during, "no ping at all while the cycle ran"
             assert max(during) <= feed_until + 0.05, (during, feed_until)
             assert time.monotonic() - max(during) > 1.0
+            # waiting to be killed, not spinning on a ping deadline already past
+            assert cpu_spent < 0.3, f"{cpu_spent:.2f}s of CPU in 1s while wedged"
         finally:
             daemon.stop()
             await asyncio.wait_for(runner, 3)

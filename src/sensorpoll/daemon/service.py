@@ -161,13 +161,13 @@ class Daemon:
         stop_task = asyncio.create_task(self._stop.wait(), name="stop-wait")
         try:
             while not cycle_task.done() and not self._stop.is_set():
+                timeout: float | None = None  # wedged, or no watchdog: just wait
                 if time.monotonic() < feed_until:
                     self.notifier.watchdog()
-                timeout = self.notifier.next_ping - time.monotonic()
+                    if self.notifier.next_ping < math.inf:
+                        timeout = max(0.0, self.notifier.next_ping - time.monotonic())
                 await asyncio.wait(
-                    {cycle_task, stop_task},
-                    timeout=max(0.0, timeout) if timeout < math.inf else None,
-                    return_when=asyncio.FIRST_COMPLETED,
+                    {cycle_task, stop_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
         finally:
             stop_task.cancel()
