@@ -60,7 +60,7 @@ def _config_error(exc: ConfigError) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon.service import Daemon, StartupError
+    from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
     from sensorpoll.export.http import HttpExporter
     from sensorpoll.export.sinks import Sinks
 
@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     exporter = HttpExporter(settings, listen=args.listen)
     daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
     try:
-        asyncio.run(daemon.run())
+        run_daemon(daemon)
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
         log.error("cannot start: %s", exc)
         return EXIT_FAILED

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.daemon.harness import Daemon, NotifySocket
 
 
@@ -22,3 +23,19 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     d = Daemon(tmp_path)
     yield d
     d.stop()
+
+
+@pytest.fixture
+def recording_driver_env(tmp_path: Path) -> dict[str, str]:
+    """Environment in which `driver: recording` (tests/fakes/recording_driver.py) is installed
+    the way a third-party driver is: a distribution whose entry point names it."""
+    site = tmp_path / "site"
+    dist_info = site / "sensorpoll_recording_driver-0.0.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: sensorpoll-recording-driver\nVersion: 0.0.0\n"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        "[sensorpoll.drivers]\nrecording = tests.fakes.recording_driver:RecordingDriver\n"
+    )
+    return {"PYTHONPATH": f"{site}:{REPO}"}

@@ -22,6 +22,7 @@ from sensorpoll.daemon.cycle import Cycle
 # Poller is re-exported: `sensorpoll once` and tests import it from here.
 from sensorpoll.daemon.devices import Poller as Poller
 from sensorpoll.daemon.notify import Notifier
+from sensorpoll.daemon.poller import STUCK_GRACE
 from sensorpoll.daemon.schedule import Grid
 
 log = logging.getLogger("sensorpoll")
@@ -244,3 +245,30 @@ class Daemon:
             self.grid = Grid.aligned(settings.interval, loop.time())
             self.grid.overruns = overruns
         log.info("reloaded: %d devices", len(settings.devices))
+
+
+def run_daemon(daemon: Daemon) -> None:
+    """`asyncio.run(daemon.run())`, except at the end. asyncio.run waits for every leftover
+    task to finish cancelling, so one read that swallows CancelledError (a driver bug) would
+    hold the exit for as long as it likes; here leftovers get STUCK_GRACE, then are left."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(daemon.run())
+    finally:
+        try:
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                wait = asyncio.wait(leftovers, timeout=STUCK_GRACE)
+                _, stuck = loop.run_until_complete(wait)
+                if stuck:
+                    names = ", ".join(sorted(task.get_name() for task in stuck))
+                    # asyncio adds "Task was destroyed but it is pending!" for each at exit
+                    log.warning("exiting without tasks that ignore cancellation: %s", names)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
