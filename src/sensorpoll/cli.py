@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,24 +24,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 log = logging.getLogger("sensorpoll")
 
 
-def stderr_is_journal() -> bool:
-    """Whether stderr is connected to journald. systemd sets JOURNAL_STREAM to that stream's
-    device:inode; a variable inherited by a process whose stderr goes elsewhere (a shell in a
-    user session, a redirect) does not count (systemd.exec(5))."""
-    try:
-        device, inode = (int(part) for part in os.environ["JOURNAL_STREAM"].split(":"))
-        stat = os.fstat(sys.stderr.fileno())
-    except (KeyError, ValueError, OSError):
-        return False
-    return (stat.st_dev, stat.st_ino) == (device, inode)
-
-
 def setup_logging(level: str) -> None:
-    # journald stamps every line itself; elsewhere a timestamp is wanted
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    if not stderr_is_journal():
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    from sensorpoll.daemon.journal import log_formatter, stderr_is_journal
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(journal=stderr_is_journal()))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def load(path: Path) -> Settings:

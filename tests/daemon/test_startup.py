@@ -40,27 +40,33 @@ def test_sink_that_cannot_be_opened_is_logged_and_polling_goes_on(
     assert f"opening {sink} failed" in daemon.stderr
 
 
-def log_lines_when(daemon: Daemon, notify: NotifySocket, journal_stream: str) -> list[str]:
-    daemon.write_config([simulated("a")])
+def journal_lines(daemon: Daemon, notify: NotifySocket, journal_stream: str) -> list[str]:
+    """The daemon's stderr with JOURNAL_STREAM set, running a good and a failing device."""
+    daemon.write_config([simulated("good"), simulated("bad", faults={"error_rate": 1})])
     daemon.start({"NOTIFY_SOCKET": notify.env_value, "JOURNAL_STREAM": journal_stream})
     notify.wait_for("READY=1")
+    notify.wait_for(lambda m: "1 up" in m.fields.get("STATUS", ""))
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(timeout=3) == 0
-    return [line for line in daemon.stderr.splitlines() if "polling 1 devices" in line]
+    return daemon.stderr.splitlines()
 
 
-def test_log_lines_have_no_timestamp_when_stderr_is_the_journal(
+def test_log_lines_carry_a_priority_and_no_timestamp_when_stderr_is_the_journal(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
     daemon.stderr_path.touch()  # the harness reopens it in place: same device and inode
     stat = os.stat(daemon.stderr_path)
-    lines = log_lines_when(daemon, notify, f"{stat.st_dev}:{stat.st_ino}")
-    assert lines == ["INFO sensorpoll: polling 1 devices every 0.2s"]
+    lines = journal_lines(daemon, notify, f"{stat.st_dev}:{stat.st_ino}")
+    # journald turns <6> and <4> into the entry's priority (journalctl -p warning)
+    assert "<6>INFO sensorpoll: polling 2 devices every 0.2s" in lines
+    assert "<4>WARNING sensorpoll.poll: device bad is down: io: simulated fault" in lines
 
 
 def test_log_lines_keep_timestamps_when_journal_stream_is_inherited_but_not_stderr(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
-    lines = log_lines_when(daemon, notify, "1:1")
-    assert len(lines) == 1
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", lines[0]), lines
+    lines = journal_lines(daemon, notify, "1:1")
+    polling = [line for line in lines if "polling 2 devices" in line]
+    assert len(polling) == 1
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO sensorpoll: ", polling[0])
+    assert not [line for line in lines if line.startswith("<")]
