@@ -203,6 +203,8 @@ class Daemon:
                 await self.poller.aclose()
         except TimeoutError:
             log.warning("closing devices took longer than %.1fs; leaving them", budget)
+        except Exception:  # the sinks still get closed, and the exit stays clean
+            log.exception("closing devices failed")
         for publisher in reversed(started):
             try:
                 await publisher.aclose()
