@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -58,3 +59,18 @@ def _no_leaks() -> Iterator[None]:
 def sensorpoll_cmd() -> list[str]:
     """The installed console script, run as a separate process like a user would."""
     return [sys.executable, "-m", "sensorpoll"]
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program a test drives for real.
+
+    Missing, the test skips on a developer's machine but fails under CI=true: CI installs every
+    tool (.ci/run), so a missing one there is a broken CI image, not a reason to pass.
+    """
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}, and CI must run this test")
+        pytest.skip(message)
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -209,12 +210,22 @@ def test_logs_have_no_timestamps_under_journald(sensorpoll_cmd: list[str], tmp_p
     path = tmp_path / "c.yaml"
     path.write_text(FAILING)
     plain = run(sensorpoll_cmd, "once", "-c", str(path))
-    journal = run(sensorpoll_cmd, "once", "-c", str(path), env={"JOURNAL_STREAM": "8:1234"})
     assert plain.stderr.splitlines()[0][:2] == "20"  # 2026-11-24 19:00:00,123 WARNING ...
-    assert (
-        journal.stderr.splitlines()[0]
-        == "WARNING sensorpoll.poll: device dead is down: io: simulated fault"
-    )
+    # journald is recognised as systemd.exec(5) says: JOURNAL_STREAM names stderr's dev:inode
+    log = tmp_path / "journal"
+    with log.open("w") as stderr:
+        stat = os.fstat(stderr.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
+        subprocess.run(
+            [*sensorpoll_cmd, "once", "-c", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    first = log.read_text().splitlines()[0]
+    assert first == "<4>WARNING sensorpoll.poll: device dead is down: io: simulated fault"
 
 
 def test_log_level_filters_what_is_logged(sensorpoll_cmd: list[str], tmp_path: Path) -> None:

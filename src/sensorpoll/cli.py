@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,11 +25,11 @@ log = logging.getLogger("sensorpoll")
 
 
 def setup_logging(level: str) -> None:
-    # journald stamps every line itself; elsewhere a timestamp is wanted
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    if not os.environ.get("JOURNAL_STREAM"):
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    from sensorpoll.daemon.journal import log_formatter, stderr_is_journal
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(log_formatter(journal=stderr_is_journal()))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def load(path: Path) -> Settings:
@@ -48,14 +47,18 @@ def _config_error(exc: ConfigError) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon.service import Daemon
+    from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
     from sensorpoll.export.http import HttpExporter
     from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
     exporter = HttpExporter(settings, listen=args.listen)
     daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
-    asyncio.run(daemon.run())
+    try:
+        run_daemon(daemon)
+    except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
+        log.error("cannot start: %s", exc)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -6,12 +6,18 @@ Without NOTIFY_SOCKET (not under systemd) every call does nothing.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
 from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
+
+# A ping is sent when this much of its period has passed: the loop's checkpoints (grid points,
+# the wake-up for the ping itself) rarely fall exactly on the due time, and a ping a little
+# early is harmless where one late by a whole checkpoint would not be.
+EARLY_PING = 0.8
 
 
 class Notifier:
@@ -22,12 +28,15 @@ class Notifier:
             address = "\0" + address[1:]
         self._address = address or None
         self._sock: socket.socket | None = None
-        self._last_ping = -float("inf")
+        self._send_failed = False
+        self._last_ping = -math.inf
         self.watchdog_interval: float | None = None  # seconds between pings, None: disabled
         usec = env.get("WATCHDOG_USEC", "")
         pid = env.get("WATCHDOG_PID", "")
+        # WATCHDOG_PID names the process systemd expects pings from; an inherited environment
+        # meant for a parent (a wrapper script, `systemd-run` of a shell) is not ours to feed.
         if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
-            self.watchdog_interval = int(usec) / 1e6 / 2
+            self.watchdog_interval = int(usec) / 1e6 / 2  # half the timeout, as sd_watchdog(3)
 
     @property
     def enabled(self) -> bool:
@@ -42,24 +51,39 @@ class Notifier:
         try:
             self._sock.sendto("\n".join(assignments).encode(), self._address)
         except OSError as exc:  # systemd gone or socket full: never fatal for the daemon
-            log.debug("sd_notify to %s failed: %s", self._address, exc)
+            # Once loudly: a notify socket that never hears READY=1 ends in a start timeout,
+            # and this line is the one that explains it.
+            level = logging.DEBUG if self._send_failed else logging.WARNING
+            log.log(level, "sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)
+            self._send_failed = True
+        else:
+            self._send_failed = False
 
     def ready(self, status: str | None = None) -> None:
         self.send("READY=1", *([f"STATUS={status}"] if status else []))
 
     def reloading(self) -> None:
+        # systemd ties the reload to this timestamp; CLOCK_MONOTONIC is the clock it reads.
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         self.send("RELOADING=1", f"MONOTONIC_USEC={usec}")
 
     def stopping(self) -> None:
         self.send("STOPPING=1")
 
+    @property
+    def next_ping(self) -> float:
+        """time.monotonic() at which the next watchdog ping is due; inf when the watchdog is off.
+        The poll loop wakes up by then wherever it is waiting."""
+        if self.watchdog_interval is None:
+            return math.inf
+        return self._last_ping + self.watchdog_interval
+
     def watchdog(self) -> None:
-        """Ping the watchdog if it is on and half its period has passed since the last ping."""
+        """Ping the watchdog if it is on and the next ping is (nearly) due."""
         if self.watchdog_interval is None:
             return
         now = time.monotonic()
-        if now - self._last_ping >= self.watchdog_interval * 0.9:
+        if now - self._last_ping >= self.watchdog_interval * EARLY_PING:
             self._last_ping = now
             self.send("WATCHDOG=1")
 

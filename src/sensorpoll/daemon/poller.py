@@ -193,11 +193,17 @@ async def poll_cycle(
             for task in pending:
                 i = tasks[task]
                 results[i] = pollers[i].abandon(task, loop.time() - started_monotonic)
+    except asyncio.CancelledError:
+        # A shutdown cancelled the cycle: its reads go with it, so none outlives the
+        # connections about to be closed. Bounded: a read may ignore cancellation.
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STUCK_GRACE)
+        raise
     finally:
         for timer in timers:
             timer.cancel()
-        for task in tasks:
-            task.cancel()  # only reaches reads still running: the daemon is stopping
     devices = tuple(r for r in results if r is not None)
     return Cycle(
         number=number,

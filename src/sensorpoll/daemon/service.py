@@ -9,23 +9,31 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import signal
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from sensorpoll.config.errors import ConfigError
-from sensorpoll.config.schema import DeviceConfig, Settings
+from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle
+
+# Poller is re-exported: `sensorpoll once` and tests import it from here.
+from sensorpoll.daemon.devices import Poller as Poller
 from sensorpoll.daemon.notify import Notifier
-from sensorpoll.daemon.poller import DevicePoller, poll_cycle
+from sensorpoll.daemon.poller import STUCK_GRACE
 from sensorpoll.daemon.schedule import Grid
-from sensorpoll.drivers.base import Driver
-from sensorpoll.drivers.bus import Buses
-from sensorpoll.drivers.registry import driver_class
 
 log = logging.getLogger("sensorpoll")
 
 SHUTDOWN_GRACE = 2.0  # seconds the current cycle and closing connections get on SIGTERM
+MIN_CLOSE_TIME = 0.5  # closing connections gets at least this, even when the grace is spent
+WEDGED_MARGIN = 1.0  # seconds past its longest possible duration before a cycle counts as wedged
+
+
+class StartupError(Exception):
+    """The daemon could not start serving (the HTTP port is taken): one line, no traceback."""
 
 
 class Publisher(Protocol):
@@ -36,71 +44,6 @@ class Publisher(Protocol):
     async def reconfigure(self, settings: Settings) -> None: ...
     async def reopen(self) -> None: ...
     async def aclose(self) -> None: ...
-
-
-def make_driver(config: DeviceConfig, buses: Buses) -> Driver[DeviceConfig]:
-    return driver_class(config.driver)(config, buses)
-
-
-class Poller:
-    """Every device's poller, built from settings and rebuilt in place on reload."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.buses = Buses()
-        self.pollers: list[DevicePoller] = [
-            DevicePoller(make_driver(d, self.buses), settings.deadline(d), settings.interval)
-            for d in settings.devices
-        ]
-        self.number = 0
-
-    async def open(self) -> None:
-        """Open every driver concurrently, each within its deadline; a device that cannot be
-        opened now is only logged: its reads will fail and retry."""
-
-        async def open_one(p: DevicePoller) -> None:
-            try:
-                async with asyncio.timeout(p.deadline):
-                    await p.driver.open()
-            except Exception as exc:
-                log.warning("device %s could not be opened: %s", p.name, exc)
-
-        await asyncio.gather(*(open_one(p) for p in self.pollers))
-
-    async def cycle(self, overruns_total: int = 0) -> Cycle:
-        self.number += 1
-        return await poll_cycle(self.pollers, self.number, overruns_total)
-
-    async def apply(self, settings: Settings) -> None:
-        """Swap in new settings between cycles. Devices whose config is unchanged keep their
-        driver, connection and health; removed or changed ones are closed."""
-        old = {p.name: p for p in self.pollers}
-        pollers: list[DevicePoller] = []
-        for device in settings.devices:
-            kept = old.get(device.name)
-            if kept is not None and kept.config == device:
-                del old[device.name]
-                kept.deadline, kept.interval = settings.deadline(device), settings.interval
-                pollers.append(kept)
-            else:
-                driver = make_driver(device, self.buses)
-                pollers.append(DevicePoller(driver, settings.deadline(device), settings.interval))
-        for gone in old.values():
-            await _close(gone.driver)
-        in_use = {spec.key for d in settings.devices if (spec := d.bus()) is not None}
-        await self.buses.aclose(keep=in_use)
-        self.pollers, self.settings = pollers, settings
-
-    async def aclose(self) -> None:
-        await asyncio.gather(*(_close(p.driver) for p in self.pollers))
-        await self.buses.aclose()
-
-
-async def _close(driver: Driver[DeviceConfig]) -> None:
-    try:
-        await driver.aclose()
-    except Exception as exc:
-        log.warning("closing device %s failed: %s", driver.config.name, exc)
 
 
 def status_line(cycle: Cycle) -> str:
@@ -123,11 +66,14 @@ class Daemon:
         self._reload_settings = reload_settings
         self.notifier = notifier or Notifier()
         self._stop = asyncio.Event()
+        self._stop_requested_at: float | None = None  # time.monotonic() of the first request
         self._reload_requested = False
         self._wake = asyncio.Event()
         self.grid: Grid | None = None
 
     def stop(self) -> None:
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
         self._stop.set()
         self._wake.set()
 
@@ -152,8 +98,11 @@ class Daemon:
         loop = asyncio.get_running_loop()
         started: list[Publisher] = []
         try:
-            for publisher in self.publishers:
-                await publisher.start()
+            for publisher in self.publishers:  # HTTP listens before READY=1
+                try:
+                    await publisher.start()
+                except OSError as exc:
+                    raise StartupError(f"{type(publisher).__name__}: {exc}") from exc
                 started.append(publisher)
             await self.poller.open()
             # Startup objects live for the daemon's life: keep them out of GC scans, which
@@ -161,9 +110,9 @@ class Daemon:
             gc.collect()
             gc.freeze()
             settings = self.poller.settings
+            self.grid = Grid.aligned(settings.interval, loop.time())
             self.notifier.ready(f"{len(settings.devices)} devices, polling")
             log.info("polling %d devices every %gs", len(settings.devices), settings.interval)
-            self.grid = Grid.aligned(settings.interval, loop.time())
             while not self._stop.is_set():
                 await self._sleep_until_next_point()
                 if self._stop.is_set():
@@ -171,22 +120,10 @@ class Daemon:
                 if self._reload_requested:
                     await self._reload()
                     continue
-                cycle_task = loop.create_task(self.poller.cycle(self.grid.overruns))
-                stop_task = loop.create_task(self._stop.wait())
-                await asyncio.wait({cycle_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-                stop_task.cancel()
-                if not cycle_task.done():  # stopping: the cycle gets the grace, no more
-                    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                        await asyncio.wait_for(cycle_task, SHUTDOWN_GRACE / 2)
-                    if not cycle_task.done():
-                        break
-                cycle = cycle_task.result()
-                for publisher in self.publishers:
-                    try:
-                        publisher.publish(cycle)
-                    except Exception:
-                        log.exception("publishing cycle %d failed", cycle.number)
-                self.notifier.status(status_line(cycle))
+                cycle = await self._poll()
+                if cycle is None:  # stopped, and the cycle was cancelled
+                    break
+                self._publish(cycle)
                 if self.grid.advance(loop.time()):
                     log.warning(
                         "cycle %d took %.3fs, longer than the %gs interval; skipping ahead",
@@ -195,33 +132,25 @@ class Daemon:
                         self.grid.interval,
                     )
         finally:
-            self.notifier.stopping()
-            log.info("stopping")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(SHUTDOWN_GRACE):
-                    await self.poller.aclose()
-            for publisher in reversed(started):
-                try:
-                    await publisher.aclose()
-                except Exception:
-                    log.exception("closing %s failed", type(publisher).__name__)
-            gc.unfreeze()
+            await self._shutdown(started)
 
     async def _sleep_until_next_point(self) -> None:
-        """Sleep until the next grid point, pinging the watchdog at its interval meanwhile;
-        a stop or reload request wakes it early."""
+        """Sleep until the next grid point, pinging the watchdog on time meanwhile; a stop or
+        reload request wakes it early."""
         assert self.grid is not None
         loop = asyncio.get_running_loop()
-        ping = self.notifier.watchdog_interval
         while True:
             self.notifier.watchdog()  # from the poll loop itself: a wedged loop stops pinging
             delay = self.grid.next_point - loop.time()
             if delay <= 0 or self._stop.is_set() or self._reload_requested:
                 return
-            if ping is None or delay <= ping:
+            until_ping = self.notifier.next_ping - time.monotonic()
+            if delay <= until_ping:  # the grid point comes first: wake on it precisely
                 await self._wait_woken(self.grid.wait())
                 return
-            await self._wait_woken(asyncio.sleep(ping))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, until_ping))
             if self._wake.is_set():
                 return
 
@@ -236,10 +165,71 @@ class Daemon:
             task.cancel()
         await asyncio.gather(sleeper, waker, return_exceptions=True)
 
+    async def _poll(self) -> Cycle | None:
+        """One cycle, the watchdog fed while it runs. On a stop request the cycle gets until
+        half the shutdown grace to finish, then is cancelled: None."""
+        assert self.grid is not None
+        cycle_task = asyncio.create_task(self.poller.cycle(self.grid.overruns), name="cycle")
+        # A cycle ends by itself within its slowest deadline (poll_cycle's backstop). Past that
+        # (and a margin) the loop is wedged: stop feeding the watchdog so systemd restarts us.
+        feed_until = time.monotonic() + self.poller.longest_cycle + WEDGED_MARGIN
+        stop_task = asyncio.create_task(self._stop.wait(), name="stop-wait")
+        try:
+            while not cycle_task.done() and not self._stop.is_set():
+                timeout: float | None = None  # wedged, or no watchdog: just wait
+                if time.monotonic() < feed_until:
+                    self.notifier.watchdog()
+                    if self.notifier.next_ping < math.inf:
+                        timeout = max(0.0, self.notifier.next_ping - time.monotonic())
+                await asyncio.wait(
+                    {cycle_task, stop_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            stop_task.cancel()
+        if not cycle_task.done():  # stopping: the cycle gets part of the grace, no more
+            assert self._stop_requested_at is not None
+            left = self._stop_requested_at + SHUTDOWN_GRACE / 2 - time.monotonic()
+            await asyncio.wait({cycle_task}, timeout=max(0.0, left))
+        if not cycle_task.done():
+            log.info("stopping: cancelling the cycle in progress")
+            cycle_task.cancel()
+            await asyncio.wait({cycle_task})  # poll_cycle cancels its reads and returns at once
+            return None
+        return cycle_task.result()
+
+    def _publish(self, cycle: Cycle) -> None:
+        for publisher in self.publishers:
+            try:
+                publisher.publish(cycle)
+            except Exception:
+                log.exception("publishing cycle %d failed", cycle.number)
+        self.notifier.status(status_line(cycle))
+
+    async def _shutdown(self, started: Sequence[Publisher]) -> None:
+        """Close connections within what is left of the shutdown grace, then the publishers
+        (sinks flush and close their files, HTTP stops listening)."""
+        self.notifier.stopping()
+        log.info("stopping")
+        since = self._stop_requested_at if self._stop_requested_at is not None else time.monotonic()
+        budget = max(since + SHUTDOWN_GRACE - time.monotonic(), MIN_CLOSE_TIME)
+        try:
+            async with asyncio.timeout(budget):
+                await self.poller.aclose()
+        except TimeoutError:
+            log.warning("closing devices took longer than %.1fs; leaving them", budget)
+        except Exception:  # the sinks still get closed, and the exit stays clean
+            log.exception("closing devices failed")
+        for publisher in reversed(started):
+            try:
+                await publisher.aclose()
+            except Exception:
+                log.exception("closing %s failed", type(publisher).__name__)
+        gc.unfreeze()
+
     async def _reload(self) -> None:
         self._reload_requested = False
         self.notifier.reloading()
-        for publisher in self.publishers:
+        for publisher in self.publishers:  # logrotate's SIGHUP: reopen whatever the config says
             try:
                 await publisher.reopen()
             except Exception:
@@ -248,13 +238,53 @@ class Daemon:
             settings = self._reload_settings()
         except ConfigError as exc:
             log.error("reload refused, still running the previous config:\n%s", exc)
+        except Exception:  # whatever goes wrong reading the new config, the old one keeps polling
+            log.exception("reload refused, still running the previous config")
         else:
-            old_interval = self.poller.settings.interval
-            await self.poller.apply(settings)
-            for publisher in self.publishers:
-                await publisher.reconfigure(settings)
-            if settings.interval != old_interval:
-                loop = asyncio.get_running_loop()
-                self.grid = Grid.aligned(settings.interval, loop.time())
-            log.info("reloaded: %d devices", len(settings.devices))
+            try:
+                await self._apply(settings)
+            except Exception:  # a driver refusing its config: Poller.apply built nothing yet
+                log.exception("reload failed, still running the previous config")
         self.notifier.ready()
+
+    async def _apply(self, settings: Settings) -> None:
+        assert self.grid is not None
+        await self.poller.apply(settings)
+        for publisher in self.publishers:
+            try:
+                await publisher.reconfigure(settings)
+            except Exception:
+                log.exception("reconfiguring %s failed", type(publisher).__name__)
+        if settings.interval != self.grid.interval:
+            loop = asyncio.get_running_loop()
+            overruns = self.grid.overruns  # a counter in /metrics: it must not restart at 0
+            self.grid = Grid.aligned(settings.interval, loop.time())
+            self.grid.overruns = overruns
+        log.info("reloaded: %d devices", len(settings.devices))
+
+
+def run_daemon(daemon: Daemon) -> None:
+    """`asyncio.run(daemon.run())`, except at the end. asyncio.run waits for every leftover
+    task to finish cancelling, so one read that swallows CancelledError (a driver bug) would
+    hold the exit for as long as it likes; here leftovers get STUCK_GRACE, then are left."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(daemon.run())
+    finally:
+        try:
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                wait = asyncio.wait(leftovers, timeout=STUCK_GRACE)
+                _, stuck = loop.run_until_complete(wait)
+                if stuck:
+                    names = ", ".join(sorted(task.get_name() for task in stuck))
+                    # asyncio adds "Task was destroyed but it is pending!" for each at exit
+                    log.warning("exiting without tasks that ignore cancellation: %s", names)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()

@@ -25,7 +25,14 @@ class JsonlSink:
         self._failing = False
 
     async def start(self) -> None:
-        self._open()
+        # A file that cannot be opened now (full disk, a path outside the unit's writable
+        # StateDirectory) is logged and retried every cycle, as a failed write is: the data log
+        # never stops polling.
+        try:
+            self._open()
+        except OSError as exc:
+            log.error("opening %s failed: %s", self.path, exc)
+            self._failing = True
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

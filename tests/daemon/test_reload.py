@@ -1,0 +1,116 @@
+"""Reload on SIGHUP (PRODUCT.md, systemd; issue 6): a valid config is swapped in between cycles
+without a restart, an invalid one is refused while the old one keeps polling, and devices the
+reload does not touch keep their state. Observed through the jsonl sink and /api/v1/cycle."""
+
+from __future__ import annotations
+
+import json
+import signal
+from typing import Any
+
+from tests.daemon.harness import Daemon, NotifySocket, simulated
+
+
+def names(cycle: dict[str, Any]) -> list[str]:
+    return [d["device"] for d in cycle["devices"]]
+
+
+def device(cycle: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(d for d in cycle["devices"] if d["device"] == name)
+
+
+def reload(daemon: Daemon, notify: NotifySocket) -> None:
+    daemon.signal(signal.SIGHUP)
+    notify.wait_for("RELOADING=1", timeout=5)
+    notify.wait_for("READY=1", timeout=5)
+
+
+def test_valid_config_is_applied_without_restart(daemon: Daemon, notify: NotifySocket) -> None:
+    daemon.write_config([simulated("kept"), simulated("removed")])
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    before = daemon.wait_for_cycle(lambda c: c["cycle"] >= 3)
+    daemon.write_config([simulated("kept"), simulated("added")])
+    reload(daemon, notify)
+    after = daemon.wait_for_cycle(lambda c: names(c) == ["kept", "added"])
+    assert device(after, "added")["ok"]
+    assert daemon.proc is not None
+    assert daemon.proc.poll() is None, "the daemon exited instead of reloading"
+    numbers = [c["cycle"] for c in daemon.cycles()]
+    assert numbers == list(range(1, len(numbers) + 1)), "cycle counter restarted or skipped"
+    assert after["cycle"] > before["cycle"]
+    served = daemon.get("/api/v1/cycle")
+    assert served["cycle"] >= after["cycle"]
+    assert names(served) == ["kept", "added"]
+
+
+def test_invalid_config_is_refused_and_the_old_one_keeps_polling(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    daemon.write_config([simulated("a"), simulated("b")])
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.write_raw_config(
+        """\
+        interval: 200ms
+        devices:
+          - name: a
+            driver: simulated
+            fields: [{name: x, value: 1}]
+            colour: blue
+        """
+    )
+    refused_at = len(daemon.cycles())
+    reload(daemon, notify)
+    later = daemon.wait_for_cycle(lambda c: c["cycle"] >= refused_at + 3)
+    assert names(later) == ["a", "b"]
+    assert daemon.proc is not None
+    assert daemon.proc.poll() is None
+    assert "reload refused" in daemon.stderr
+    assert f"{daemon.config}:6: devices[0].colour: unknown key" in daemon.stderr
+
+
+# A device failing every read is read on cycles 1, 2, 3, 4, 6, 10, 18, 34, ... at a 100 ms
+# interval (backoff doubling after 3 failures). A reload between cycles 18 and 34 tells a
+# device that kept its state (not read in the first cycle after it) from a fresh one (read).
+FAILING = {"latency": "20ms", "faults": {"error_rate": 1}}
+
+
+def reload_during_backoff(daemon: Daemon, notify: NotifySocket, flaky: dict[str, Any]) -> Any:
+    """Reload adding a marker device once `flaky` is deep in backoff; the first cycle after."""
+    daemon.write_config([simulated("flaky", **FAILING)], interval="100ms")
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 19)
+    daemon.write_config([flaky, simulated("marker")], interval="100ms")
+    reload(daemon, notify)
+    first = daemon.wait_for_cycle(lambda c: "marker" in names(c))
+    assert first["cycle"] < 33, "too slow to reload before the next backoff attempt"
+    return device(first, "flaky")
+
+
+def test_unchanged_device_keeps_its_backoff_across_a_reload(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    flaky = reload_during_backoff(daemon, notify, simulated("flaky", **FAILING))
+    assert flaky["duration_s"] == 0, "read right after the reload: its backoff was reset"
+    assert flaky["error"] == "io"
+
+
+def test_changed_device_starts_afresh_after_a_reload(daemon: Daemon, notify: NotifySocket) -> None:
+    changed = simulated("flaky", **{**FAILING, "latency": "30ms"})
+    flaky = reload_during_backoff(daemon, notify, changed)
+    assert flaky["duration_s"] >= 0.03, "a changed device must be rebuilt and read at once"
+
+
+def test_sighup_reopens_the_jsonl_sink(daemon: Daemon, notify: NotifySocket) -> None:
+    daemon.write_config([simulated("a")])
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
+    rotated = daemon.sink.with_name("readings.jsonl.1")
+    daemon.sink.rename(rotated)  # what logrotate does before its postrotate SIGHUP
+    reload(daemon, notify)
+    fresh = daemon.wait_for_cycle(lambda c: True)
+    last_rotated = json.loads(rotated.read_text().splitlines()[-1])
+    assert fresh["cycle"] > last_rotated["cycle"]
