@@ -68,6 +68,7 @@ class DevicePoller:
     async def poll(self) -> DeviceResult:
         loop = asyncio.get_running_loop()
         start = loop.time()
+        self.driver.deadline = self.deadline
         try:
             async with asyncio.timeout(self.deadline):
                 raw = await self.driver.read()

@@ -23,6 +23,9 @@ class Driver(abc.ABC, Generic[ConfigT]):
     """One configured device. The loop owns deadlines, ordering and error classification."""
 
     config_model: ClassVar[type[DeviceConfig]]
+    deadline: float | None = None
+    """Seconds the loop gives one read (set by the poller), so a driver can fit the timeouts
+    of the library below it inside the deadline; None until the first read."""
 
     def __init__(self, config: ConfigT, buses: Buses) -> None:
         self.config = config

@@ -1,0 +1,104 @@
+"""One pymodbus client per line: create, connect, read a block, close.
+
+The only module that builds pymodbus clients; everything it raises goes through `map_exceptions`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymodbus.client import (
+    AsyncModbusSerialClient,
+    AsyncModbusTcpClient,
+    AsyncModbusUdpClient,
+)
+from pymodbus.framer import FramerType
+
+from sensorpoll.drivers.errors import DeviceConnectionError, ProtocolError
+from sensorpoll.drivers.modbus.config import ModbusConfig
+from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse, map_exceptions
+
+# pymodbus logs every missed answer at ERROR; the poll loop already logs a device going down
+# and coming back once, so keep pymodbus quiet unless someone configured its logger.
+_pymodbus_log = logging.getLogger("pymodbus")
+if _pymodbus_log.level == logging.NOTSET:
+    _pymodbus_log.setLevel(logging.CRITICAL)
+
+Block = list[int] | list[bool]
+
+
+def make_client(config: ModbusConfig, timeout: float) -> Any:
+    """A pymodbus client for `config`'s line. retries=0 and no automatic reconnect: deadlines
+    and reconnects are ours."""
+    common: dict[str, Any] = {"timeout": timeout, "retries": 0, "reconnect_delay": 0}
+    if config.transport in ("rtu", "ascii"):
+        framer = FramerType.RTU if config.transport == "rtu" else FramerType.ASCII
+        return AsyncModbusSerialClient(
+            str(config.port),
+            framer=framer,
+            baudrate=config.baudrate,
+            parity=config.parity,
+            stopbits=config.stopbits,
+            bytesize=config.bytesize,
+            **common,
+        )
+    host = str(config.host)
+    if config.transport == "udp":
+        return AsyncModbusUdpClient(host, port=config.network_port, **common)
+    framer = FramerType.RTU if config.transport == "rtu-over-tcp" else FramerType.SOCKET
+    return AsyncModbusTcpClient(host, port=config.network_port, framer=framer, **common)
+
+
+class Connection:
+    """A connected pymodbus client. Closing it releases its socket or serial port."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    async def open(cls, config: ModbusConfig, answer_timeout: float) -> Connection:
+        client = make_client(config, answer_timeout)
+        try:
+            with map_exceptions():
+                connected = await client.connect()
+        except BaseException:
+            client.close()
+            raise
+        if not connected:
+            client.close()
+            where = config.port if config.serial else f"{config.host}:{config.network_port}"
+            raise DeviceConnectionError(f"cannot connect to {where}")
+        return cls(client)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._client.connected)
+
+    async def read(self, table: str, address: int, count: int, unit: int) -> Block:
+        client = self._client
+        with map_exceptions():
+            if table == "holding":
+                response = await client.read_holding_registers(address, count=count, device_id=unit)
+            elif table == "input":
+                response = await client.read_input_registers(address, count=count, device_id=unit)
+            elif table == "coil":
+                response = await client.read_coils(address, count=count, device_id=unit)
+            else:
+                response = await client.read_discrete_inputs(address, count=count, device_id=unit)
+            if response.isError():
+                raise ModbusExceptionResponse(
+                    int(getattr(response, "exception_code", 0)),
+                    int(getattr(response, "function_code", 0)) & 0x7F,
+                )
+            values: Block
+            if table in ("holding", "input"):
+                values = [int(r) for r in response.registers]
+            else:
+                values = [bool(b) for b in response.bits]
+        if len(values) < count:
+            raise ProtocolError(f"asked for {count} {table} values, the answer holds {len(values)}")
+        return values[:count]
+
+    def close(self) -> None:
+        self._client.close()
