@@ -5,7 +5,9 @@ The only module that builds pymodbus clients; everything it raises goes through 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymodbus.client import (
@@ -28,10 +30,17 @@ if _pymodbus_log.level == logging.NOTSET:
 Block = list[int] | list[bool]
 
 
-def make_client(config: ModbusConfig, timeout: float) -> Any:
+def make_client(
+    config: ModbusConfig, timeout: float, on_connect: Callable[[bool], None] | None = None
+) -> Any:
     """A pymodbus client for `config`'s line. retries=0 and no automatic reconnect: deadlines
     and reconnects are ours."""
-    common: dict[str, Any] = {"timeout": timeout, "retries": 0, "reconnect_delay": 0}
+    common: dict[str, Any] = {
+        "timeout": timeout,
+        "retries": 0,
+        "reconnect_delay": 0,
+        "trace_connect": on_connect,
+    }
     if config.transport in ("rtu", "ascii"):
         framer = FramerType.RTU if config.transport == "rtu" else FramerType.ASCII
         return AsyncModbusSerialClient(
@@ -51,14 +60,25 @@ def make_client(config: ModbusConfig, timeout: float) -> Any:
 
 
 class Connection:
-    """A connected pymodbus client. Closing it releases its socket or serial port."""
+    """A connected pymodbus client. Closing it releases its socket or serial port.
 
-    def __init__(self, client: Any) -> None:
+    pymodbus does not fail a pending request when the other side closes the connection (it
+    waits for its timeout), so a read also watches for the connection being lost.
+    """
+
+    def __init__(self, client: Any, lost: asyncio.Future[None]) -> None:
         self._client = client
+        self._lost = lost
 
     @classmethod
     async def open(cls, config: ModbusConfig, answer_timeout: float) -> Connection:
-        client = make_client(config, answer_timeout)
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_connect(up: bool) -> None:
+            if not up and not lost.done():
+                lost.set_result(None)
+
+        client = make_client(config, answer_timeout, on_connect)
         try:
             with map_exceptions():
                 connected = await client.connect()
@@ -69,23 +89,37 @@ class Connection:
             client.close()
             where = config.port if config.serial else f"{config.host}:{config.network_port}"
             raise DeviceConnectionError(f"cannot connect to {where}")
-        return cls(client)
+        return cls(client, lost)
 
     @property
     def connected(self) -> bool:
-        return bool(self._client.connected)
+        return bool(self._client.connected) and not self._lost.done()
+
+    def _request(self, table: str, address: int, count: int, unit: int) -> Awaitable[Any]:
+        client = self._client
+        if table == "holding":
+            return client.read_holding_registers(address, count=count, device_id=unit)  # type: ignore[no-any-return]
+        if table == "input":
+            return client.read_input_registers(address, count=count, device_id=unit)  # type: ignore[no-any-return]
+        if table == "coil":
+            return client.read_coils(address, count=count, device_id=unit)  # type: ignore[no-any-return]
+        return client.read_discrete_inputs(address, count=count, device_id=unit)  # type: ignore[no-any-return]
 
     async def read(self, table: str, address: int, count: int, unit: int) -> Block:
-        client = self._client
         with map_exceptions():
-            if table == "holding":
-                response = await client.read_holding_registers(address, count=count, device_id=unit)
-            elif table == "input":
-                response = await client.read_input_registers(address, count=count, device_id=unit)
-            elif table == "coil":
-                response = await client.read_coils(address, count=count, device_id=unit)
-            else:
-                response = await client.read_discrete_inputs(address, count=count, device_id=unit)
+            if self._lost.done():
+                raise DeviceConnectionError("connection closed by the device")
+            request = asyncio.ensure_future(self._request(table, address, count, unit))
+            try:
+                done, _ = await asyncio.wait(
+                    (request, self._lost), return_when=asyncio.FIRST_COMPLETED
+                )
+                if request not in done:
+                    raise DeviceConnectionError("connection closed by the device mid-request")
+            finally:
+                if not request.done():
+                    request.cancel()
+            response = request.result()
             if response.isError():
                 raise ModbusExceptionResponse(
                     int(getattr(response, "exception_code", 0)),

@@ -18,6 +18,7 @@ from sensorpoll.drivers.modbus.codec import (
     canonical_byte_order,
     register_count,
 )
+from sensorpoll.drivers.modbus.wire import request_time
 
 Transport = Literal["tcp", "udp", "rtu", "ascii", "rtu-over-tcp"]
 Table = Literal["holding", "input", "coil", "discrete"]
@@ -25,6 +26,7 @@ BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete"})
 SERIAL_TRANSPORTS: frozenset[str] = frozenset({"rtu", "ascii"})
 MAX_REGISTERS = 125  # per read request, Modbus spec (function codes 3 and 4)
 MAX_BITS = 2000  # per read request, Modbus spec (function codes 1 and 2)
+SERIAL_TURNAROUND = 0.1  # default answer allowance on a shared line, on top of wire time
 
 
 class SimulateHint(Model):
@@ -116,6 +118,9 @@ class ModbusConfig(DeviceConfig):
     one_request_per_field: bool = False  # for devices that reject reads spanning two values
     pause_between_requests: Duration = 0.0
     pause_after_connect: Duration = 0.0
+    # how long one request may wait for its answer; None: the deadline on TCP/UDP, and on a
+    # shared line the wire time + 100 ms, so a dead unit holds its neighbours up only briefly
+    response_timeout: PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _addressing(self) -> Self:
@@ -140,6 +145,15 @@ class ModbusConfig(DeviceConfig):
     @property
     def serial(self) -> bool:
         return self.transport in SERIAL_TRANSPORTS
+
+    def answer_timeout(self, count: int, bits: bool) -> float | None:
+        """Seconds one request of `count` registers may wait for its answer (None: no limit
+        of its own, the device deadline applies)."""
+        if self.response_timeout is not None:
+            return self.response_timeout
+        if self.serial or self.transport == "rtu-over-tcp":
+            return request_time(count, self.baudrate, bits=bits, turnaround=SERIAL_TURNAROUND)
+        return None
 
     @property
     def network_port(self) -> int:

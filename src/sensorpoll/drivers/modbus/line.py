@@ -86,8 +86,10 @@ class ModbusLine:
             )
             if wait > 0:
                 await asyncio.sleep(wait)
+            limit = device.answer_timeout(count, bits=table in ("coil", "discrete"))
             try:
-                values = await connection.read(table, address, count, device.unit_id)
+                async with asyncio.timeout(limit):
+                    values = await connection.read(table, address, count, device.unit_id)
             except BaseException as exc:  # also on cancellation by the deadline, mid-answer
                 if not keeps_connection(exc):
                     self.drop(f"{type(exc).__name__}: {exc}")

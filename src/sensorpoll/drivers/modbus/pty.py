@@ -42,6 +42,7 @@ class PtyLink:
         self._free_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.bytes_relayed = 0
+        self.trace: list[tuple[float, int, bytes]] | None = None  # (time, from end, bytes)
 
     async def start(self) -> PtyLink:
         self._loop = asyncio.get_running_loop()
@@ -56,6 +57,8 @@ class PtyLink:
         except OSError:
             return
         self.bytes_relayed += len(data)
+        if self.trace is not None and self._loop is not None:
+            self.trace.append((self._loop.time(), self._masters.index(source), data))
         if not self._char or self._loop is None:
             self._write(target, data)
             return
