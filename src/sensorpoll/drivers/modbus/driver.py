@@ -5,7 +5,7 @@ Seen from the poll loop it is any other driver; the line (bus queue) and pymodbu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sensorpoll.config.schema import Settings
 from sensorpoll.drivers.base import Driver, Value
@@ -65,6 +65,12 @@ class ModbusDriver(Driver[ModbusConfig]):
     async def aclose(self) -> None:
         if self._own_bus is not None:
             await self._own_bus.aclose()
+
+    @classmethod
+    async def simulate(cls, devices: list[ModbusConfig], announce: Callable[[str], None]) -> bool:
+        from sensorpoll.drivers.modbus.simulation import serve_devices
+
+        return await serve_devices(devices, announce)
 
     @classmethod
     def check_report(cls, devices: list[ModbusConfig], settings: Settings) -> list[str]:
