@@ -28,6 +28,7 @@ if _pymodbus_log.level == logging.NOTSET:
     _pymodbus_log.setLevel(logging.CRITICAL)
 
 Block = list[int] | list[bool]
+REGISTER_TABLES = frozenset({"holding", "input"})
 
 
 def make_client(
@@ -66,19 +67,24 @@ class Connection:
     waits for its timeout), so a read also watches for the connection being lost.
     """
 
-    def __init__(self, client: Any, lost: asyncio.Future[None]) -> None:
-        self._client = client
-        self._lost = lost
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lost = False
+        self._reader: asyncio.Task[Any] | None = None  # the task waiting for an answer
+        self._hung_up_on_reader = False
+
+    def _on_connect(self, up: bool) -> None:
+        if up:
+            return
+        self._lost = True
+        if self._reader is not None:  # fail the pending request now, not at its timeout
+            self._hung_up_on_reader = True
+            self._reader.cancel()
 
     @classmethod
     async def open(cls, config: ModbusConfig, answer_timeout: float) -> Connection:
-        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def on_connect(up: bool) -> None:
-            if not up and not lost.done():
-                lost.set_result(None)
-
-        client = make_client(config, answer_timeout, on_connect)
+        connection = cls()
+        client = connection._client = make_client(config, answer_timeout, connection._on_connect)
         try:
             with map_exceptions():
                 connected = await client.connect()
@@ -89,11 +95,12 @@ class Connection:
             client.close()
             where = config.port if config.serial else f"{config.host}:{config.network_port}"
             raise DeviceConnectionError(f"cannot connect to {where}")
-        return cls(client, lost)
+        connection._lost = False
+        return connection
 
     @property
     def connected(self) -> bool:
-        return bool(self._client.connected) and not self._lost.done()
+        return bool(self._client.connected) and not self._lost
 
     def _request(self, table: str, address: int, count: int, unit: int) -> Awaitable[Any]:
         client = self._client
@@ -107,32 +114,33 @@ class Connection:
 
     async def read(self, table: str, address: int, count: int, unit: int) -> Block:
         with map_exceptions():
-            if self._lost.done():
+            if self._lost:
                 raise DeviceConnectionError("connection closed by the device")
-            request = asyncio.ensure_future(self._request(table, address, count, unit))
+            task = self._reader = asyncio.current_task()
             try:
-                done, _ = await asyncio.wait(
-                    (request, self._lost), return_when=asyncio.FIRST_COMPLETED
-                )
-                if request not in done:
-                    raise DeviceConnectionError("connection closed by the device mid-request")
+                response = await self._request(table, address, count, unit)
+            except asyncio.CancelledError:
+                hung_up, self._hung_up_on_reader = self._hung_up_on_reader, False
+                if hung_up and task is not None and task.uncancel() == 0:
+                    raise DeviceConnectionError(
+                        "connection closed by the device mid-request"
+                    ) from None
+                raise
             finally:
-                if not request.done():
-                    request.cancel()
-            response = request.result()
+                self._reader = None
             if response.isError():
                 raise ModbusExceptionResponse(
                     int(getattr(response, "exception_code", 0)),
                     int(getattr(response, "function_code", 0)) & 0x7F,
                 )
-            values: Block
-            if table in ("holding", "input"):
-                values = [int(r) for r in response.registers]
-            else:
-                values = [bool(b) for b in response.bits]
-        if len(values) < count:
-            raise ProtocolError(f"asked for {count} {table} values, the answer holds {len(values)}")
-        return values[:count]
+            values: Block = response.registers if table in REGISTER_TABLES else response.bits
+        if len(values) != count:
+            if len(values) < count:
+                raise ProtocolError(
+                    f"asked for {count} {table} values, the answer holds {len(values)}"
+                )
+            values = values[:count]  # bits come padded to whole bytes
+        return values
 
     def close(self) -> None:
         self._client.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 
 DataType = Literal[
@@ -110,6 +111,41 @@ def decode(
     if isinstance(raw, bool | str):
         return raw
     return scaled(raw, scale, offset)
+
+
+def _swap(register: int) -> int:
+    return ((register & 0xFF) << 8) | (register >> 8)
+
+
+def compile_decoder(
+    data_type: DataType,
+    order: ByteOrder = "ABCD",
+    scale: float = 1.0,
+    offset: float = 0.0,
+    count: int = 1,
+) -> Callable[[Sequence[int]], Decoded]:
+    """`decode` for one field, with the work that does not depend on the registers done once:
+    the driver calls the result every cycle. Same results as `decode` (tested against it)."""
+    if data_type in ("bool", "string"):
+        return lambda registers: decode_raw(list(registers), data_type, order)
+    order = canonical_byte_order(order)
+    reverse = order in ("CDAB", "DCBA")
+    swap = order in ("BADC", "DCBA")
+    value_struct = struct.Struct(_FORMATS[data_type])
+    size = value_struct.size // 2
+    words = struct.Struct(f">{size}H")
+    unpack, pack = value_struct.unpack, words.pack
+
+    def raw(registers: Sequence[int]) -> int | float:
+        regs = registers[::-1] if reverse else registers
+        if swap:
+            regs = [_swap(r) for r in regs]
+        value: int | float = unpack(pack(*regs))[0]
+        return value
+
+    if scale == 1.0 and offset == 0.0:
+        return raw
+    return lambda registers: raw(registers) * scale + offset
 
 
 def encode(

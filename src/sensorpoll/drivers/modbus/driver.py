@@ -5,15 +5,16 @@ Seen from the poll loop it is any other driver; the line (bus queue) and pymodbu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sensorpoll.config.schema import Settings
 from sensorpoll.drivers.base import Driver, Value
 from sensorpoll.drivers.bus import Bus, Buses
-from sensorpoll.drivers.modbus.codec import decode
-from sensorpoll.drivers.modbus.config import ModbusConfig, ModbusField
+from sensorpoll.drivers.modbus.codec import compile_decoder
+from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
 from sensorpoll.drivers.modbus.line import ModbusLine
-from sensorpoll.drivers.modbus.plan import RequestPlan, plan_requests
+from sensorpoll.drivers.modbus.plan import Request, RequestPlan, plan_requests
 
 
 def device_plan(config: ModbusConfig) -> RequestPlan:
@@ -25,12 +26,28 @@ def device_plan(config: ModbusConfig) -> RequestPlan:
     )
 
 
-def field_value(field: ModbusField, block: list[int] | list[bool], start: int) -> Value:
-    offset = field.address - start
-    if field.table in ("coil", "discrete"):
-        return bool(block[offset])
-    registers = [int(r) for r in block[offset : offset + field.size]]
-    return decode(registers, field.data_type, field.order, field.scale, field.offset)
+@dataclass(frozen=True)
+class Step:
+    """One planned request, compiled: its answer timeout and how to cut each field from it."""
+
+    request: Request
+    answer_timeout: float | None
+    # (field name, first index, end index, decoder; None: a bit, bool(block[first]))
+    fields: tuple[tuple[str, int, int, Callable[[Sequence[int]], Value] | None], ...]
+
+
+def compile_step(config: ModbusConfig, request: Request) -> Step:
+    fields = []
+    for field in request.fields:
+        begin = field.address - request.address
+        decoder = None
+        if field.table not in BIT_TABLES:
+            decoder = compile_decoder(
+                field.data_type, field.order, field.scale, field.offset, field.count or 1
+            )
+        fields.append((field.name, begin, begin + field.size, decoder))
+    limit = config.answer_timeout(request.count, bits=request.table in BIT_TABLES)
+    return Step(request, limit, tuple(fields))
 
 
 class ModbusDriver(Driver[ModbusConfig]):
@@ -44,22 +61,22 @@ class ModbusDriver(Driver[ModbusConfig]):
         self._own_bus = None if shared else Bus(config.line_key)
         self.line = ModbusLine.on(self._own_bus or buses.get(config.line_key), config)
         self._last_request_end = 0.0
+        self._steps = [compile_step(config, request) for request in self.plan.requests]
 
     async def read(self) -> Mapping[str, Value]:
         if self.deadline is not None:
             self.line.fit_timeout(self.deadline)
         values: dict[str, Value] = {}
         pause = self.config.pause_between_requests
-        for request in self.plan.requests:
+        for step in self._steps:
             block, self._last_request_end = await self.line.read(
                 self.config,
-                request.table,
-                request.address,
-                request.count,
+                step.request,
+                step.answer_timeout,
                 not_before=self._last_request_end + pause if pause else 0.0,
             )
-            for field in request.fields:
-                values[field.name] = field_value(field, block, request.address)
+            for name, begin, end, decoder in step.fields:
+                values[name] = bool(block[begin]) if decoder is None else decoder(block[begin:end])
         return values
 
     async def aclose(self) -> None:

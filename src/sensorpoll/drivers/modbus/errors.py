@@ -5,9 +5,7 @@ As httpx's `map_exceptions`: the driver wraps every pymodbus call in `map_except
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
@@ -51,27 +49,41 @@ def keeps_connection(exc: BaseException) -> bool:
     return isinstance(exc, ModbusExceptionResponse)
 
 
-@contextmanager
-def map_exceptions() -> Iterator[None]:
-    try:
-        yield
-    except DeviceError:
-        raise
-    except ConnectionException as exc:
-        raise DeviceConnectionError(str(exc) or "not connected") from exc
-    except ModbusIOException as exc:
+class map_exceptions:
+    """Context manager: pymodbus/pyserial/asyncio exceptions raised inside become `DeviceError`s.
+
+    A class rather than a @contextmanager generator: it wraps every request, and this is
+    several times cheaper per use."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, DeviceError) or not isinstance(exc, Exception):
+            return  # nothing to map; cancellation and exits pass through
+        raise _mapped(exc) from exc
+
+
+def _mapped(exc: Exception) -> DeviceError:
+    if isinstance(exc, ConnectionException):
+        return DeviceConnectionError(str(exc) or "not connected")
+    if isinstance(exc, ModbusIOException):
         # pymodbus reports a missing answer and a mismatched one with the same class
         if "No response" in str(exc):
-            raise DeviceTimeout(str(exc)) from exc
-        raise ProtocolError(str(exc)) from exc
-    except ModbusException as exc:
-        raise ProtocolError(str(exc)) from exc
-    except TimeoutError as exc:
-        raise DeviceTimeout(str(exc) or "no answer") from exc
-    except ConnectionError as exc:
-        raise DeviceConnectionError(str(exc) or type(exc).__name__) from exc
-    except OSError as exc:  # includes serial.SerialException
-        raise DeviceIOError(str(exc) or type(exc).__name__) from exc
-    except (struct.error, ValueError, IndexError, KeyError, AttributeError) as exc:
-        # a malformed answer pymodbus could not decode
-        raise ProtocolError(f"undecodable response: {type(exc).__name__}: {exc}") from exc
+            return DeviceTimeout(str(exc))
+        return ProtocolError(str(exc))
+    if isinstance(exc, ModbusException):
+        return ProtocolError(str(exc))
+    if isinstance(exc, TimeoutError):
+        return DeviceTimeout(str(exc) or "no answer")
+    if isinstance(exc, ConnectionError):
+        return DeviceConnectionError(str(exc) or type(exc).__name__)
+    if isinstance(exc, OSError):  # includes serial.SerialException
+        return DeviceIOError(str(exc) or type(exc).__name__)
+    # anything else is a malformed answer pymodbus could not decode
+    return ProtocolError(f"undecodable response: {type(exc).__name__}: {exc}")

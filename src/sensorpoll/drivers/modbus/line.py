@@ -13,6 +13,7 @@ from sensorpoll.drivers.bus import Bus
 from sensorpoll.drivers.modbus.client import Block, Connection
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import keeps_connection
+from sensorpoll.drivers.modbus.plan import Request
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
@@ -41,6 +42,7 @@ class ModbusLine:
         self._silence = silence(config.baudrate) if config.transport == "rtu" else 0.0
         self.timeout = 1.0  # pymodbus's own answer timeout: the smallest device deadline
         self.opened = 0  # connections made, for tests and logs
+        self.shared = config.bus() is not None  # other devices may queue for this line
 
     @classmethod
     def on(cls, bus: Bus, config: ModbusConfig) -> ModbusLine:
@@ -66,37 +68,40 @@ class ModbusLine:
     async def read(
         self,
         device: ModbusConfig,
-        table: str,
-        address: int,
-        count: int,
+        request: Request,
+        answer_timeout: float | None = None,
         not_before: float = 0.0,
     ) -> tuple[Block, float]:
         """One request for `device`, waiting its turn on the line; returns the values and
         the loop time the line went quiet after it."""
-        loop = asyncio.get_running_loop()
+        if not self.shared:  # a line of its own: the driver's reads never overlap
+            return await self._request(device, request, answer_timeout, not_before)
         async with self.bus.turn():
-            connection = await self._connected()
-            wait = (
-                max(
-                    not_before,
-                    self._quiet_until,
-                    self._connected_at + device.pause_after_connect,
-                )
-                - loop.time()
-            )
-            if wait > 0:
-                await asyncio.sleep(wait)
-            limit = device.answer_timeout(count, bits=table in ("coil", "discrete"))
-            try:
+            return await self._request(device, request, answer_timeout, not_before)
+
+    async def _request(
+        self, device: ModbusConfig, request: Request, limit: float | None, not_before: float
+    ) -> tuple[Block, float]:
+        loop = asyncio.get_running_loop()
+        connection = await self._connected()
+        ready = max(not_before, self._quiet_until, self._connected_at + device.pause_after_connect)
+        if ready > loop.time():
+            await asyncio.sleep(ready - loop.time())
+        table, address, count = request.table, request.address, request.count
+        try:
+            if limit is None:
+                values = await connection.read(table, address, count, device.unit_id)
+            else:
                 async with asyncio.timeout(limit):
                     values = await connection.read(table, address, count, device.unit_id)
-            except BaseException as exc:  # also on cancellation by the deadline, mid-answer
-                if not keeps_connection(exc):
-                    self.drop(f"{type(exc).__name__}: {exc}")
-                raise
-            finally:
-                self._quiet_until = loop.time() + self._silence
-            return values, loop.time()
+        except BaseException as exc:  # also on cancellation by the deadline, mid-answer
+            if not keeps_connection(exc):
+                self.drop(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            now = self._quiet_until = loop.time()
+            self._quiet_until += self._silence
+        return values, now
 
     async def _connected(self) -> Connection:
         connection = self._connection
