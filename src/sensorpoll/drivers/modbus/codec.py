@@ -6,6 +6,7 @@ Pure functions used by the driver (decode), the simulator and probe (encode, dec
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from collections.abc import Callable, Sequence
 from typing import Literal, get_args
@@ -131,6 +132,8 @@ def compile_decoder(
     order = canonical_byte_order(order)
     reverse = order in ("CDAB", "DCBA")
     swap = order in ("BADC", "DCBA")
+    if data_type == "uint16" and not swap and scale == 1.0 and offset == 0.0:
+        return operator.itemgetter(0)  # the most common field: the register itself
     value_struct = struct.Struct(_FORMATS[data_type])
     size = value_struct.size // 2
     words = struct.Struct(f">{size}H")

@@ -62,18 +62,20 @@ class ModbusDriver(Driver[ModbusConfig]):
         self.line = ModbusLine.on(self._own_bus or buses.get(config.line_key), config)
         self._last_request_end = 0.0
         self._steps = [compile_step(config, request) for request in self.plan.requests]
+        self._pause = config.pause_between_requests
 
     async def read(self) -> Mapping[str, Value]:
-        if self.deadline is not None:
+        if self.deadline is not None and self.deadline < self.line.timeout:
             self.line.fit_timeout(self.deadline)
         values: dict[str, Value] = {}
-        pause = self.config.pause_between_requests
+        pause, config, line = self._pause, self.config, self.line
+        read = line.read if line.shared else line.request  # no queue on a line of our own
         for step in self._steps:
-            block, self._last_request_end = await self.line.read(
-                self.config,
+            block, self._last_request_end = await read(
+                config,
                 step.request,
                 step.answer_timeout,
-                not_before=self._last_request_end + pause if pause else 0.0,
+                self._last_request_end + pause if pause else 0.0,
             )
             for name, begin, end, decoder in step.fields:
                 values[name] = bool(block[begin]) if decoder is None else decoder(block[begin:end])

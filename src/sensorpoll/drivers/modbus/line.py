@@ -75,15 +75,18 @@ class ModbusLine:
         """One request for `device`, waiting its turn on the line; returns the values and
         the loop time the line went quiet after it."""
         if not self.shared:  # a line of its own: the driver's reads never overlap
-            return await self._request(device, request, answer_timeout, not_before)
+            return await self.request(device, request, answer_timeout, not_before)
         async with self.bus.turn():
-            return await self._request(device, request, answer_timeout, not_before)
+            return await self.request(device, request, answer_timeout, not_before)
 
-    async def _request(
+    async def request(
         self, device: ModbusConfig, request: Request, limit: float | None, not_before: float
     ) -> tuple[Block, float]:
+        """`read` without waiting for the line: for a caller that holds it, or owns it."""
         loop = asyncio.get_running_loop()
-        connection = await self._connected()
+        connection = self._connection
+        if connection is None or not connection.connected:
+            connection = await self._connected()
         ready = max(not_before, self._quiet_until, self._connected_at + device.pause_after_connect)
         if ready > loop.time():
             await asyncio.sleep(ready - loop.time())
