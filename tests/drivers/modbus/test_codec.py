@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from sensorpoll.drivers.modbus.codec import (
     CANONICAL_ORDERS,
+    NUMERIC_TYPES,
+    compile_decoder,
     decode,
     decode_raw,
     encode,
@@ -170,3 +172,25 @@ def test_out_of_range_values_are_clamped_when_encoding():
     assert encode(70000, "uint16") == [0xFFFF]
     assert encode(-5, "uint16") == [0]
     assert struct.unpack(">h", encode(1e9, "int16")[0].to_bytes(2, "big"))[0] == 32767
+
+
+@pytest.mark.parametrize(("data_type", "order", "registers", "value"), IMAGES)
+def test_compiled_decoder_matches_decode(data_type, order, registers, value):
+    decoder = compile_decoder(data_type, order, count=len(registers))
+    assert decoder(registers) == decode(registers, data_type, order)
+
+
+@given(
+    st.lists(st.integers(0, 0xFFFF), min_size=4, max_size=4),
+    st.sampled_from([t for t in NUMERIC_TYPES if not t.startswith("float")]),
+    orders,
+    st.sampled_from([1.0, 0.1, -2.0]),
+    st.sampled_from([0.0, 5.5]),
+)
+def test_compiled_decoder_matches_decode_with_scale_and_offset(
+    registers, data_type, order, scale, offset
+):
+    size = register_count(data_type)
+    decoder = compile_decoder(data_type, order, scale, offset)
+    expected = decode(registers[:size], data_type, order, scale, offset)
+    assert decoder(registers[:size]) == expected

@@ -15,6 +15,7 @@ from pymodbus.client import (
     AsyncModbusTcpClient,
     AsyncModbusUdpClient,
 )
+from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerType
 
 from sensorpoll.drivers.errors import DeviceConnectionError, ProtocolError
@@ -60,6 +61,15 @@ def make_client(
     return AsyncModbusTcpClient(host, port=config.network_port, framer=framer, **common)
 
 
+def _is_cancellation(exc: BaseException, task: asyncio.Task[Any] | None) -> bool:
+    """Whether `exc` is our task being cancelled. pymodbus 3.12 turns a cancellation inside a
+    request into ModbusIOException("Request cancelled outside library."); that is undone here so
+    asyncio.timeout (the device deadline) still sees a cancellation."""
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    return task is not None and task.cancelling() > 0 and "cancelled" in str(exc)
+
+
 class Connection:
     """A connected pymodbus client. Closing it releases its socket or serial port.
 
@@ -87,7 +97,10 @@ class Connection:
         client = connection._client = make_client(config, answer_timeout, connection._on_connect)
         try:
             with map_exceptions():
-                connected = await client.connect()
+                # what client.connect() does, minus the fixed 100 ms sleep pymodbus 3.12 adds
+                # after it (every reconnect of a shared serial line would pay it)
+                client.ctx.reset_delay()
+                connected = await client.ctx.connect()
         except BaseException:
             client.close()
             raise
@@ -119,13 +132,17 @@ class Connection:
             task = self._reader = asyncio.current_task()
             try:
                 response = await self._request(table, address, count, unit)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, ModbusIOException) as exc:
+                if not _is_cancellation(exc, task):
+                    raise
                 hung_up, self._hung_up_on_reader = self._hung_up_on_reader, False
                 if hung_up and task is not None and task.uncancel() == 0:
                     raise DeviceConnectionError(
                         "connection closed by the device mid-request"
                     ) from None
-                raise
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                raise asyncio.CancelledError() from exc
             finally:
                 self._reader = None
             if response.isError():
