@@ -29,6 +29,8 @@ class MisbehavingSlave:
         self.behaviour: Behaviour = "good"
         self.value = value
         self.connections = 0
+        self.connected_at: list[float] = []  # loop time of each accepted connection
+        self.requests_at: list[float] = []  # loop time each request arrived
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -66,6 +68,7 @@ class MisbehavingSlave:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.connected_at.append(asyncio.get_running_loop().time())
         if self.behaviour == "close_on_connect":
             writer.close()
             return
@@ -76,6 +79,7 @@ class MisbehavingSlave:
                 tid, _, length, unit = struct.unpack(">HHHB", header)
                 pdu = await reader.readexactly(length - 1)
                 function, _address, count = struct.unpack(">BHH", pdu[:5])
+                self.requests_at.append(asyncio.get_running_loop().time())
                 if self.behaviour == "never_answer":
                     continue
                 if self.behaviour == "close_on_connect":

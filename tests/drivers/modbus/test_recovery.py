@@ -29,10 +29,16 @@ async def test_slave_restart_is_recovered_within_two_cycles(open_driver):
 
 async def test_dead_unit_does_not_stop_its_bus_neighbours(pty_link, rtu_slave, open_driver):
     await rtu_slave({1: image({0: 1}), 2: image({0: 2})}, baudrate=115200)
-    line = {"transport": "rtu", "host": None, "port": pty_link.ends[0], "baudrate": 115200}
+    line = {
+        "transport": "rtu",
+        "host": None,
+        "port": pty_link.ends[0],
+        "baudrate": 115200,
+        "response_timeout": "50ms",
+    }
     names = {1: "one", 2: "two", 7: "dead"}
     drivers = [open_driver(device(name=names[u], unit_id=u, **line)).driver for u in (1, 7, 2)]
-    pollers = [DevicePoller(d, 0.15, interval=0.2) for d in drivers]
+    pollers = [DevicePoller(d, 0.3, interval=0.4) for d in drivers]
     for number in range(1, 6):
         cycle = await poll_cycle(pollers, number)
         one, dead, two = cycle.devices
