@@ -62,6 +62,6 @@ async def serve(settings: Settings) -> int:
 def run(settings: Settings) -> int:
     try:
         return asyncio.run(serve(settings))
-    except OSError as exc:
-        print(f"simulate: {exc}", file=sys.stderr)
+    except Exception as exc:  # a server that cannot start: say why, no traceback
+        print(f"simulate: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -92,3 +92,28 @@ async def test_simulate_exits_0_on_sigterm_and_removes_its_port_link(simulated):
     await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0
     assert not tty.exists()
+
+
+async def test_simulate_exits_1_without_a_traceback_when_its_port_is_taken(tmp_path):
+    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    path = tmp_path / "config.yaml"
+    path.write_text(config(port, str(tmp_path / "tty")))
+    try:
+        proc = await run("simulate", "-c", str(path), stderr=subprocess.PIPE)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+    assert proc.returncode == 1
+    assert err.decode().startswith("simulate: ")
+    assert "Traceback" not in err.decode()
+
+
+def test_the_example_simulation_config_is_valid():
+    from pathlib import Path
+
+    from sensorpoll.cli import EXIT_OK, main
+
+    example = Path(__file__).parents[3] / "config" / "modbus-sim.yaml"
+    assert main(["check", "-c", str(example)]) == EXIT_OK

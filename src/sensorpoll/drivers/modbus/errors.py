@@ -5,6 +5,7 @@ As httpx's `map_exceptions`: the driver wraps every pymodbus call in `map_except
 
 from __future__ import annotations
 
+import termios
 from types import TracebackType
 
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -83,7 +84,7 @@ def _mapped(exc: Exception) -> DeviceError:
         return DeviceTimeout(str(exc) or "no answer")
     if isinstance(exc, ConnectionError):
         return DeviceConnectionError(str(exc) or type(exc).__name__)
-    if isinstance(exc, OSError):  # includes serial.SerialException
-        return DeviceIOError(str(exc) or type(exc).__name__)
+    if isinstance(exc, OSError | termios.error):  # incl. serial.SerialException; termios:
+        return DeviceIOError(str(exc) or type(exc).__name__)  # line settings the port refuses
     # anything else is a malformed answer pymodbus could not decode
     return ProtocolError(f"undecodable response: {type(exc).__name__}: {exc}")

@@ -130,7 +130,9 @@ async def serve_devices(devices: list[ModbusConfig], announce: Callable[[str], N
                 link.ends[1],
                 framer=first.transport,
                 baudrate=first.baudrate,
-                parity=first.parity,
+                # no bits on a pty: parity means nothing there, and some kernels
+                # refuse PARENB on a pty outright (seen on Linux 6.18: EINVAL for even parity)
+                parity="N",
                 stopbits=first.stopbits,
                 bytesize=first.bytesize,
             )
