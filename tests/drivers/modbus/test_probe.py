@@ -73,3 +73,22 @@ async def test_probe_exits_1_on_an_exception_response(slave):
 
 async def test_probe_without_host_or_serial_is_a_usage_error():
     assert (await probe("--address", "0")).returncode == 2
+
+
+async def test_probe_reads_a_serial_rtu_unit(pty_link, rtu_slave):
+    await rtu_slave({9: image({0: 0x4142, 1: 0x4300})}, baudrate=115200)
+    result = await probe(
+        "--serial",
+        pty_link.ends[0],
+        "--baudrate",
+        "115200",
+        "--unit",
+        "9",
+        "--address",
+        "0",
+        "--count",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'ABC' (ABCD/CDAB)" in result.stdout
+    assert "(needs 4 registers)" in result.stdout
