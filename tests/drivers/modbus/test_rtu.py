@@ -78,3 +78,17 @@ async def test_reads_over_modbus_ascii(pty_link, rtu_slave, open_driver):
         )
     )
     assert (await polled.poll()).values == {"s": "AB"}
+
+
+async def test_line_noise_costs_at_most_one_read_and_never_a_wrong_value(
+    pty_link, rtu_slave, open_driver
+):
+    await rtu_slave({1: image({0: 4321})}, baudrate=115200)
+    polled = open_driver(rtu("noisy", pty_link.ends[0], 1), deadline=0.3)
+    assert (await polled.poll()).ok
+    pty_link.inject(0, b"\x01\x03\xff\x00\x12garbage\x00")
+    noisy = await polled.poll()
+    assert noisy.values in ({}, {"value": 4321})
+    assert noisy.ok or noisy.error in ("timeout", "protocol")
+    after = await polled.poll()
+    assert (after.ok, after.values) == (True, {"value": 4321})

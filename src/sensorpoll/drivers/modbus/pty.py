@@ -71,6 +71,10 @@ class PtyLink:
         with contextlib.suppress(OSError):  # closed meanwhile, or nobody reading: dropped
             os.write(target, data)
 
+    def inject(self, end: int, data: bytes) -> None:
+        """Deliver `data` to whoever reads `ends[end]`, as line noise would (for tests)."""
+        self._write(self._masters[1 - end], data)
+
     def _close_fds(self) -> None:
         for fd in self._fds:
             with contextlib.suppress(OSError):
