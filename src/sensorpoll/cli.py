@@ -112,6 +112,18 @@ def cmd_once(args: argparse.Namespace) -> int:
     return EXIT_FAILED if cycle.failed else EXIT_OK
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from sensorpoll import probe
+
+    return probe.run(args)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from sensorpoll import simulate
+
+    return simulate.run(load(args.config))
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from sensorpoll.config.jsonschema import config_json_schema
 
@@ -168,6 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     once.add_argument("--format", choices=["table", "json"], default="table")
     once.set_defaults(func=cmd_once)
+
+    probe = commands.add_parser(
+        "probe",
+        parents=[common],
+        help="read raw Modbus registers once and print every decoding side by side",
+    )
+    from sensorpoll.probe import add_arguments
+
+    add_arguments(probe)
+    probe.set_defaults(func=cmd_probe)
+
+    simulate = commands.add_parser(
+        "simulate",
+        parents=[with_config],
+        help="serve the config's devices as simulated slaves (TCP on loopback, RTU on a pty)",
+    )
+    simulate.set_defaults(func=cmd_simulate)
 
     schema = commands.add_parser(
         "schema", parents=[common], help="print the JSON Schema of the config file"

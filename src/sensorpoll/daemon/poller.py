@@ -71,6 +71,7 @@ class DevicePoller:
         `poll_cycle`); that cancellation becomes a `timeout` result here."""
         loop = asyncio.get_running_loop()
         start = loop.time()
+        self.driver.deadline = self.deadline
         try:
             raw = await self.driver.read()
             values = self._values(raw)

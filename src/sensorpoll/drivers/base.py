@@ -6,7 +6,7 @@ Drivers know their device and its line (via a shared `Bus`), nothing of cycles o
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import ClassVar, Generic, Self, TypeVar
 
@@ -23,6 +23,9 @@ class Driver(abc.ABC, Generic[ConfigT]):
     """One configured device. The loop owns deadlines, ordering and error classification."""
 
     config_model: ClassVar[type[DeviceConfig]]
+    deadline: float | None = None
+    """Seconds the loop gives one read (set by the poller), so a driver can fit the timeouts
+    of the library below it inside the deadline; None until the first read."""
 
     def __init__(self, config: ConfigT, buses: Buses) -> None:
         self.config = config
@@ -45,6 +48,13 @@ class Driver(abc.ABC, Generic[ConfigT]):
         A line starting with "warning:" is shown as a warning.
         """
         return []
+
+    @classmethod
+    async def simulate(cls, devices: list[ConfigT], announce: Callable[[str], None]) -> bool:
+        """`sensorpoll simulate`: serve stand-ins for `devices` until cancelled, calling
+        `announce(line)` to tell the user where each one is. Return False at once when this
+        driver has nothing to simulate (the default)."""
+        return False
 
     async def __aenter__(self) -> Self:
         await self.open()

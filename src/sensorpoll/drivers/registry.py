@@ -20,6 +20,7 @@ GROUP = "sensorpoll.drivers"
 
 BUILTIN: dict[str, str] = {
     "simulated": "sensorpoll.drivers.simulated:SimulatedDriver",
+    "modbus": "sensorpoll.drivers.modbus:ModbusDriver",
     "serial": "sensorpoll.drivers.serial:SerialDriver",
 }
 

@@ -1,0 +1,184 @@
+"""The `driver: modbus` config model: transport and line, per-device workarounds, fields.
+
+Validated by the config loader (stage 1); read by the planner, the codec and the driver.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from sensorpoll.config.schema import BusSpec, DeviceConfig, FieldConfig, Model, ValueKind
+from sensorpoll.config.types import Duration, PositiveDuration
+from sensorpoll.drivers.modbus.codec import (
+    BYTE_ORDERS,
+    ByteOrder,
+    DataType,
+    canonical_byte_order,
+    register_count,
+)
+from sensorpoll.drivers.modbus.wire import request_time
+
+Transport = Literal["tcp", "udp", "rtu", "ascii", "rtu-over-tcp"]
+Table = Literal["holding", "input", "coil", "discrete"]
+BIT_TABLES: frozenset[str] = frozenset({"coil", "discrete"})
+SERIAL_TRANSPORTS: frozenset[str] = frozenset({"rtu", "ascii"})
+MAX_REGISTERS = 125  # per read request, Modbus spec (function codes 3 and 4)
+MAX_BITS = 2000  # per read request, Modbus spec (function codes 1 and 2)
+SERIAL_TURNAROUND = 0.1  # default answer allowance on a shared line, on top of wire time
+
+
+class SimulateHint(Model):
+    """How `sensorpoll simulate` makes up this field's value: a constant or a waveform."""
+
+    value: float | bool | str | None = None
+    waveform: Literal["sine", "ramp", "square"] | None = None
+    min: float = 0.0
+    max: float = 1.0
+    period: PositiveDuration = 60.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.value is not None and self.waveform is not None:
+            raise ValueError("give `value` or `waveform`, not both")
+        return self
+
+
+class ModbusField(FieldConfig):
+    table: Table = "holding"
+    address: int = Field(ge=0, le=65535)
+    type: DataType | None = None  # None: bool for coil/discrete, uint16 for registers
+    byte_order: ByteOrder = "ABCD"
+    scale: float = 1.0
+    offset: float = 0.0
+    count: int | None = Field(None, ge=1, le=MAX_REGISTERS)  # registers, string only
+    simulate: SimulateHint | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        kind = self.data_type
+        if self.table in BIT_TABLES and kind != "bool":
+            raise ValueError(f"a {self.table} is one bit: its type can only be bool")
+        if kind == "string" and self.count is None:
+            raise ValueError("a string needs `count`: how many registers it spans")
+        if kind != "string" and self.count is not None:
+            raise ValueError(f"`count` is for strings only; {kind} has a fixed size")
+        if kind in ("bool", "string") and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError(f"scale and offset apply to numbers, not to {kind}")
+        if register_count(kind, 1) != 4 and len(self.byte_order) == 8:
+            raise ValueError(
+                f"byte order {self.byte_order} is for 64-bit types; use one of "
+                f"{', '.join(o for o in BYTE_ORDERS if len(o) == 4)}"
+            )
+        if self.address + self.size > 65536:
+            raise ValueError(f"spans past the last address 65535 ({self.size} registers)")
+        return self
+
+    @property
+    def data_type(self) -> DataType:
+        if self.type is not None:
+            return self.type
+        return "bool" if self.table in BIT_TABLES else "uint16"
+
+    @property
+    def order(self) -> ByteOrder:
+        """The byte order as one of the four canonical names."""
+        return canonical_byte_order(self.byte_order)
+
+    @property
+    def size(self) -> int:
+        """Registers (or bits, for coil/discrete) this field occupies."""
+        if self.table in BIT_TABLES:
+            return 1
+        return register_count(self.data_type, self.count or 1)
+
+    @property
+    def kind(self) -> ValueKind:
+        if self.data_type == "bool":
+            return "bool"
+        if self.data_type == "string":
+            return "string"
+        return "number"
+
+
+class ModbusConfig(DeviceConfig):
+    driver: Literal["modbus"] = "modbus"
+    transport: Transport = "tcp"
+    host: str | None = None
+    port: int | str | None = None  # TCP/UDP port number, or the serial device path
+    unit_id: int = Field(1, ge=0, le=255)
+    baudrate: int = Field(19200, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    fields: tuple[ModbusField, ...] = Field(min_length=1)
+    max_registers_per_request: int = Field(MAX_REGISTERS, ge=1, le=MAX_REGISTERS)
+    max_gap: int = Field(10, ge=0, le=MAX_REGISTERS)
+    one_request_per_field: bool = False  # for devices that reject reads spanning two values
+    pause_between_requests: Duration = 0.0
+    pause_after_connect: Duration = 0.0
+    # how long one request may wait for its answer; None: the deadline on TCP/UDP, and on a
+    # shared line the wire time + 100 ms, so a dead unit holds its neighbours up only briefly
+    response_timeout: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _addressing(self) -> Self:
+        if self.transport in SERIAL_TRANSPORTS:
+            if not isinstance(self.port, str) or not self.port:
+                raise ValueError(f"transport {self.transport} needs `port`: the serial device")
+            if self.host is not None:
+                raise ValueError(f"transport {self.transport} is serial: `host` does not apply")
+        else:
+            if not self.host:
+                raise ValueError(f"transport {self.transport} needs `host`")
+            if isinstance(self.port, str) or not 1 <= self.network_port <= 65535:
+                raise ValueError(f"port must be a number 1-65535 for {self.transport}")
+        for field in self.fields:
+            if field.table not in BIT_TABLES and field.size > self.max_registers_per_request:
+                raise ValueError(
+                    f"field {field.name} spans {field.size} registers, more than "
+                    f"max_registers_per_request ({self.max_registers_per_request})"
+                )
+        return self
+
+    @property
+    def serial(self) -> bool:
+        return self.transport in SERIAL_TRANSPORTS
+
+    def answer_timeout(self, count: int, bits: bool) -> float | None:
+        """Seconds one request of `count` registers may wait for its answer (None: no limit
+        of its own, the device deadline applies)."""
+        if self.response_timeout is not None:
+            return self.response_timeout
+        if self.serial or self.transport == "rtu-over-tcp":
+            return request_time(count, self.baudrate, bits=bits, turnaround=SERIAL_TURNAROUND)
+        return None
+
+    @property
+    def network_port(self) -> int:
+        """The TCP/UDP port (502 unless configured)."""
+        return self.port if isinstance(self.port, int) else 502
+
+    @property
+    def line_key(self) -> str:
+        """Which connection this device uses; equal keys share one."""
+        if self.serial:
+            return f"serial:{self.port}"
+        if self.transport == "rtu-over-tcp":
+            return f"tcp:{self.host}:{self.network_port}"
+        # a connection of its own
+        return f"{self.transport}:{self.host}:{self.network_port}:{self.name}"
+
+    def bus(self) -> BusSpec | None:
+        if self.serial:
+            settings = (
+                ("baudrate", self.baudrate),
+                ("parity", self.parity),
+                ("stopbits", self.stopbits),
+                ("bytesize", self.bytesize),
+            )
+            return BusSpec(self.line_key, f"modbus-{self.transport}", settings, str(self.unit_id))
+        if self.transport == "rtu-over-tcp":
+            return BusSpec(self.line_key, "modbus-rtu", (), str(self.unit_id))
+        return None

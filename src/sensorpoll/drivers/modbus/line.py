@@ -1,0 +1,128 @@
+"""The bus queue: one connection per line, one request on it at a time, the silences kept.
+
+Every driver on a serial port or an RTU-over-TCP gateway reaches it through the same
+`ModbusLine` (stored in the core `Bus.connection` slot); a TCP/UDP device has a line of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sensorpoll.drivers.bus import Bus
+from sensorpoll.drivers.modbus.client import Block, Connection
+from sensorpoll.drivers.modbus.config import ModbusConfig
+from sensorpoll.drivers.modbus.errors import keeps_connection
+from sensorpoll.drivers.modbus.plan import Request
+from sensorpoll.drivers.modbus.wire import silence
+
+log = logging.getLogger("sensorpoll.modbus")
+
+
+def _settings(config: ModbusConfig) -> tuple[object, ...]:
+    spec = config.bus()
+    return (config.transport, spec.settings if spec else ())
+
+
+class ModbusLine:
+    """One physical or logical line and its connection, opened on first use.
+
+    After any failure other than a Modbus exception response the connection is dropped and
+    reopened before the next request: after a timeout or junk a late or partial answer could
+    otherwise be taken for the next request's (pymodbus's TCP framer does not resynchronise).
+    """
+
+    def __init__(self, bus: Bus, config: ModbusConfig) -> None:
+        self.bus = bus
+        self._config = config  # the line's settings; every device on the line shares them
+        self._connection: Connection | None = None
+        self._connected_at = 0.0
+        self._quiet_until = 0.0
+        # RTU frames end with silence; keep t3.5 between one answer and the next request
+        self._silence = silence(config.baudrate) if config.transport == "rtu" else 0.0
+        self.timeout = 1.0  # pymodbus's own answer timeout: the smallest device deadline
+        self.opened = 0  # connections made, for tests and logs
+        self.shared = config.bus() is not None  # other devices may queue for this line
+
+    @classmethod
+    def on(cls, bus: Bus, config: ModbusConfig) -> ModbusLine:
+        """The line of `bus`, created by the first device that uses it."""
+        if bus.connection is None:
+            line = cls(bus, config)
+            bus.connection = line
+            bus.on_close(line.aclose)
+        line = bus.connection
+        assert isinstance(line, ModbusLine)
+        if line._settings() != _settings(config):  # a reload changed the line's settings
+            line.drop("line settings changed")
+            line._config = config
+        return line
+
+    def _settings(self) -> tuple[object, ...]:
+        return _settings(self._config)
+
+    def fit_timeout(self, deadline: float) -> None:
+        """Make pymodbus give up no later than `deadline` (applies from the next connect)."""
+        self.timeout = min(self.timeout, deadline)
+
+    async def read(
+        self,
+        device: ModbusConfig,
+        request: Request,
+        answer_timeout: float | None = None,
+        not_before: float = 0.0,
+    ) -> tuple[Block, float]:
+        """One request for `device`, waiting its turn on the line; returns the values and
+        the loop time the line went quiet after it."""
+        if not self.shared:  # a line of its own: the driver's reads never overlap
+            return await self.request(device, request, answer_timeout, not_before)
+        async with self.bus.turn():
+            return await self.request(device, request, answer_timeout, not_before)
+
+    async def request(
+        self, device: ModbusConfig, request: Request, limit: float | None, not_before: float
+    ) -> tuple[Block, float]:
+        """`read` without waiting for the line: for a caller that holds it, or owns it."""
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        if connection is None or not connection.connected:
+            connection = await self._connected()
+        ready = max(not_before, self._quiet_until, self._connected_at + device.pause_after_connect)
+        if ready > loop.time():
+            await asyncio.sleep(ready - loop.time())
+        table, address, count = request.table, request.address, request.count
+        try:
+            if limit is None:
+                values = await connection.read(table, address, count, device.unit_id)
+            else:
+                async with asyncio.timeout(limit):
+                    values = await connection.read(table, address, count, device.unit_id)
+        except BaseException as exc:  # also on cancellation by the deadline, mid-answer
+            if not keeps_connection(exc):
+                self.drop(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            now = self._quiet_until = loop.time()
+            self._quiet_until += self._silence
+        return values, now
+
+    async def _connected(self) -> Connection:
+        connection = self._connection
+        if connection is not None and not connection.connected:
+            self.drop("closed by the other side")
+            connection = None
+        if connection is None:
+            connection = await Connection.open(self._config, self.timeout)
+            self._connection = connection
+            self._connected_at = asyncio.get_running_loop().time()
+            self.opened += 1
+        return connection
+
+    def drop(self, why: str) -> None:
+        if self._connection is not None:
+            log.debug("%s: dropping the connection: %s", self.bus.key, why)
+            self._connection.close()
+            self._connection = None
+
+    async def aclose(self) -> None:
+        self.drop("closing")

@@ -1,0 +1,136 @@
+"""`sensorpoll probe`: read raw Modbus registers once and show every decoding side by side,
+so a user finds a device's types and byte order without trial and error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from sensorpoll.config.types import parse_duration
+from sensorpoll.drivers.errors import DeviceError
+from sensorpoll.drivers.modbus.client import Block, Connection
+from sensorpoll.drivers.modbus.codec import (
+    CANONICAL_ORDERS,
+    NUMERIC_TYPES,
+    decode_raw,
+    register_count,
+)
+from sensorpoll.drivers.modbus.config import ModbusConfig
+
+TABLES = ("holding", "input", "coil", "discrete")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="Modbus TCP/UDP device or RTU-over-TCP gateway")
+    where.add_argument("--serial", metavar="DEV", help="serial port, e.g. /dev/ttyUSB0")
+    parser.add_argument("--port", type=int, default=502, help="TCP/UDP port (default: 502)")
+    parser.add_argument(
+        "--transport",
+        choices=["tcp", "udp", "rtu-over-tcp", "rtu", "ascii"],
+        help="default: tcp with --host, rtu with --serial",
+    )
+    parser.add_argument("--unit", type=int, default=1, help="unit id (default: 1)")
+    parser.add_argument("--address", type=int, required=True, help="zero-based first address")
+    parser.add_argument("--count", type=int, default=4, help="registers to read (default: 4)")
+    parser.add_argument("--table", choices=TABLES, default="holding")
+    parser.add_argument("--baudrate", type=int, default=19200)
+    parser.add_argument("--parity", choices=["N", "E", "O"], default="N")
+    parser.add_argument("--stopbits", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--timeout", type=parse_duration, default=1.0, help="default: 1s")
+
+
+def device_config(args: argparse.Namespace) -> ModbusConfig:
+    common: dict[str, Any] = {
+        "name": "probe",
+        "unit_id": args.unit,
+        "fields": [{"name": "probe", "address": args.address}],
+    }
+    if args.serial is not None:
+        transport = args.transport or "rtu"
+        return ModbusConfig.model_validate(
+            {
+                **common,
+                "transport": transport,
+                "port": args.serial,
+                "baudrate": args.baudrate,
+                "parity": args.parity,
+                "stopbits": args.stopbits,
+            }
+        )
+    transport = args.transport or "tcp"
+    return ModbusConfig.model_validate(
+        {**common, "transport": transport, "host": args.host, "port": args.port}
+    )
+
+
+async def read_block(
+    config: ModbusConfig, table: str, address: int, count: int, limit: float
+) -> Block:
+    async with asyncio.timeout(limit):
+        connection = await Connection.open(config, limit)
+        try:
+            return await connection.read(table, address, count, config.unit_id)
+        finally:
+            connection.close()
+
+
+def _show(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.9g}"
+    return str(value)
+
+
+def render(block: Block, table: str, address: int) -> list[str]:
+    if table in ("coil", "discrete"):
+        return [f"  {address + i:5d}  {int(bit)}" for i, bit in enumerate(block)]
+    registers = [int(r) for r in block]
+    lines = ["  address    hex  unsigned  signed"]
+    for i, reg in enumerate(registers):
+        signed = reg - 0x10000 if reg & 0x8000 else reg
+        lines.append(f"  {address + i:7d}  {reg:#06x}  {reg:8d}  {signed:6d}")
+    lines.append("")
+    lines.append(f"decodings of the registers from address {address}:")
+    width = 22
+    header = "  " + "type".ljust(9) + "".join(o.ljust(width) for o in CANONICAL_ORDERS)
+    lines.append(header.rstrip())
+    for data_type in NUMERIC_TYPES:
+        size = register_count(data_type)
+        if size > len(registers):
+            cells = [f"(needs {size} registers)"] + [""] * 3
+        else:
+            cells = [_show(decode_raw(registers[:size], data_type, o)) for o in CANONICAL_ORDERS]
+        lines.append("  " + data_type.ljust(9) + "".join(c.ljust(width) for c in cells).rstrip())
+    texts = [repr(decode_raw(registers, "string", o)) for o in ("ABCD", "BADC")]
+    lines.append(f"  string    {texts[0]} (ABCD/CDAB)   {texts[1]} (BADC/DCBA)")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    limit = 2000 if args.table in ("coil", "discrete") else 125
+    if not 1 <= args.count <= limit:
+        print(f"probe: --count must be 1-{limit} for {args.table}", file=sys.stderr)
+        return 2
+    try:
+        config = device_config(args)
+    except ValueError as exc:
+        print(f"probe: {exc}", file=sys.stderr)
+        return 2
+    where = config.port if config.serial else f"{config.host}:{config.network_port}"
+    try:
+        block = asyncio.run(read_block(config, args.table, args.address, args.count, args.timeout))
+    except DeviceError as exc:
+        print(f"probe failed: {exc.reason}: {exc}", file=sys.stderr)
+        return 1
+    except TimeoutError:
+        print(f"probe failed: timeout: no answer within {args.timeout:g}s", file=sys.stderr)
+        return 1
+    print(
+        f"{args.table} {args.address}-{args.address + args.count - 1} of unit {args.unit} "
+        f"at {where} ({config.transport}):"
+    )
+    for line in render(block, args.table, args.address):
+        print(line)
+    return 0
