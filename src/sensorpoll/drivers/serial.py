@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import serial
@@ -283,6 +283,16 @@ class SerialDriver(Driver[SerialConfig]):
     """One instrument: sends its command on its port's line, parses the reply line."""
 
     config_model = SerialConfig
+
+    @classmethod
+    async def simulate(cls, devices: list[SerialConfig], announce: Callable[[str], None]) -> bool:
+        """`sensorpoll simulate`: each instrument on a pty, answering its own command."""
+        from sensorpoll.drivers.serial_sim import serve
+
+        if not devices:
+            return False
+        await serve(devices, out=announce)
+        return True
 
     def __init__(self, config: SerialConfig, buses: Buses) -> None:
         super().__init__(config, buses)
