@@ -1,5 +1,6 @@
 """Config cases as data (Telegraf's testcases/ layout): each tests/cases/<name>/ folder holds a
-config.yaml and either expected.err (the exact problems `check` reports, exit 78) or
+config.yaml and one of: expected.err (the exact problems `check` reports, exit 78),
+expected.out (the exact report `check` prints for a valid config: plans, bus load) or
 expected.json (what `once --format json` reads). A new case is a folder, not code."""
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ def test_valid_config_reads_the_expected_values(
     cycle = json.loads(capsys.readouterr().out)
     got = [{k: d[k] for k in ("device", "ok", "error", "values")} for d in cycle["devices"]]
     assert got == expected["devices"]
+
+
+@pytest.mark.parametrize("case", _cases("expected.out"), ids=lambda p: p.name)
+def test_valid_config_check_prints_the_expected_report(
+    case: Path, in_case, capsys: pytest.CaptureFixture[str]
+) -> None:
+    in_case(case)
+    assert main(["check", "-c", "config.yaml"]) == 0
+    assert capsys.readouterr().out == (case / "expected.out").read_text()
