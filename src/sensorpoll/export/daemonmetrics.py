@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.export.readings import FamilyText
-from sensorpoll.export.textformat import escape_help, escape_label_value, format_value
+from sensorpoll.export.textformat import (
+    escape_help,
+    escape_label_value,
+    format_value,
+    format_values,
+)
 
 # Prometheus client defaults: from 5 ms (a few local devices) to 10 s (a long interval).
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -67,77 +72,82 @@ class DaemonHistory:
             del self.devices[name]
 
 
-def _family(name: str, kind: str, help_text: str, samples: str, om_name: str = "") -> FamilyText:
+def _family(name: str, kind: str, help_text: str, samples: bytes, om_name: str = "") -> FamilyText:
     help_text = escape_help(help_text)
     om_name = om_name or name
-    text = f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
-    om = f"# HELP {om_name} {help_text}\n# TYPE {om_name} {kind}\n"
+    text = f"# HELP {name} {help_text}\n# TYPE {name} {kind}"
+    om = f"# HELP {om_name} {help_text}\n# TYPE {om_name} {kind}"
     if om_name.endswith("_seconds"):
-        om += f"# UNIT {om_name} seconds\n"
-    return FamilyText(text, om, samples)
+        om += f"\n# UNIT {om_name} seconds"
+    return FamilyText(text.encode(), om.encode(), samples)
 
 
-def _counter(name: str, help_text: str, samples: str) -> FamilyText:
+def _counter(name: str, help_text: str, samples: bytes) -> FamilyText:
     # OpenMetrics names the counter family without `_total`; the samples keep it
     return _family(name, "counter", help_text, samples, om_name=name.removesuffix("_total"))
 
 
+def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
+    """`name{device="..."} value` lines; values formatted in one batch."""
+    if not series:
+        return b""
+    texts = format_values([value for _, value in series])
+    head = b"\n" + name.encode() + b"{"
+    lines = [head + labels + b"} " + text for (labels, _), text in zip(series, texts, strict=True)]
+    lines.append(b"\n")
+    return b"".join(lines)
+
+
 def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyText]:
-    up, durations, errors, last_success = [], [], [], []
+    up: list[tuple[bytes, float | int]] = []
+    durations: list[tuple[bytes, float | int]] = []
+    last_success: list[tuple[bytes, float | int]] = []
+    errors: list[tuple[bytes, float | int]] = []
     for result in cycle.devices:
-        device = f'device="{escape_label_value(result.device)}"'
-        up.append(f"sensorpoll_device_up{{{device}}} {int(result.ok)}\n")
+        device = f'device="{escape_label_value(result.device)}"'.encode()
+        up.append((device, 1 if result.ok else 0))
         past = history.devices.get(result.device)
         if past is None:
             continue
         if past.read_duration is not None:
-            durations.append(
-                f"sensorpoll_device_read_duration_seconds{{{device}}} "
-                f"{format_value(past.read_duration)}\n"
-            )
-        for reason, count in sorted(past.errors.items()):
-            errors.append(
-                f'sensorpoll_device_errors_total{{{device},reason="{escape_label_value(reason)}"}}'
-                f" {count}\n"
-            )
+            durations.append((device, past.read_duration))
         if past.last_success is not None:
-            last_success.append(
-                f"sensorpoll_device_last_success_timestamp_seconds{{{device}}} "
-                f"{format_value(past.last_success)}\n"
-            )
+            last_success.append((device, past.last_success))
+        for reason, count in sorted(past.errors.items()):
+            errors.append((device + f',reason="{escape_label_value(reason)}"'.encode(), count))
     families = [
         _family(
             "sensorpoll_device_up",
             "gauge",
             "1 if the device's read in the latest cycle succeeded, 0 if not.",
-            "".join(up),
+            _gauge_lines("sensorpoll_device_up", up),
         ),
         _family(
             "sensorpoll_device_read_duration_seconds",
             "gauge",
             "How long the device's latest read took (reads skipped during backoff do not count).",
-            "".join(durations),
+            _gauge_lines("sensorpoll_device_read_duration_seconds", durations),
         ),
         _counter(
             "sensorpoll_device_errors_total",
             "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
-            "".join(errors),
+            _gauge_lines("sensorpoll_device_errors_total", errors),
         ),
         _family(
             "sensorpoll_device_last_success_timestamp_seconds",
             "gauge",
             "When the device's latest successful read finished, seconds since the epoch.",
-            "".join(last_success),
+            _gauge_lines("sensorpoll_device_last_success_timestamp_seconds", last_success),
         ),
         _counter(
             "sensorpoll_cycles_total",
             "Poll cycles completed since the daemon started.",
-            f"sensorpoll_cycles_total {cycle.number}\n",
+            f"\nsensorpoll_cycles_total {cycle.number}\n".encode(),
         ),
         _counter(
             "sensorpoll_cycle_overruns_total",
             "Cycles that ran past their slot on the grid, so that grid points were skipped.",
-            f"sensorpoll_cycle_overruns_total {cycle.overruns_total}\n",
+            f"\nsensorpoll_cycle_overruns_total {cycle.overruns_total}\n".encode(),
         ),
         _family(
             "sensorpoll_cycle_duration_seconds",
@@ -149,12 +159,12 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
     return [f for f in families if f.samples]
 
 
-def _histogram_samples(name: str, history: DaemonHistory) -> str:
+def _histogram_samples(name: str, history: DaemonHistory) -> bytes:
     lines, cumulative = [], 0
     bounds = [*(format_value(b) for b in CYCLE_BUCKETS), "+Inf"]
     for bound, count in zip(bounds, history.bucket_counts, strict=True):
         cumulative += count
-        lines.append(f'{name}_bucket{{le="{bound}"}} {cumulative}\n')
-    lines.append(f"{name}_sum {format_value(history.duration_sum)}\n")
-    lines.append(f"{name}_count {history.cycles_observed}\n")
-    return "".join(lines)
+        lines.append(f'\n{name}_bucket{{le="{bound}"}} {cumulative}')
+    lines.append(f"\n{name}_sum {format_value(history.duration_sum)}")
+    lines.append(f"\n{name}_count {history.cycles_observed}\n")
+    return "".join(lines).encode()

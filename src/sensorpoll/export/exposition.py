@@ -35,9 +35,8 @@ class Exposition:
                 plain = self.body(openmetrics=openmetrics)
                 body = gzip.compress(plain, compresslevel=GZIP_LEVEL, mtime=0)
             elif openmetrics:
-                body = (
-                    "".join([f.om_header + f.samples for f in self.families]) + "# EOF\n"
-                ).encode("utf-8", "replace")
+                parts = [part for f in self.families for part in (f.om_header, f.samples)]
+                body = b"".join([*parts, b"# EOF\n"])
             else:
                 body = self.text
             self._forms[key] = body
@@ -50,7 +49,6 @@ class Exposition:
 
 def render_exposition(cycle: Cycle, plan: ReadingPlan, history: DaemonHistory) -> Exposition:
     """Readings of the devices that succeeded, then sensorpoll's own metrics."""
-    results = {result.device: result for result in cycle.devices}
-    families = (*plan.render(results), *render_daemon_metrics(cycle, history))
-    text = "".join([f.text_header + f.samples for f in families]).encode("utf-8", "replace")
+    families = (*plan.render(cycle), *render_daemon_metrics(cycle, history))
+    text = b"".join([part for f in families for part in (f.text_header, f.samples)])
     return Exposition(cycle.number, families, text)

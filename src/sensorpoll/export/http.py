@@ -7,10 +7,10 @@ Serves what was rendered when the latest cycle finished; a scrape never renders 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -31,14 +31,18 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@dataclass(frozen=True, slots=True)
 class Published:
     """Everything served about one cycle, swapped in as a whole: a request that picked it up
     answers from it alone, so no response mixes two cycles."""
 
-    cycle: Cycle
-    exposition: Exposition
-    cycle_json: bytes
+    def __init__(self, cycle: Cycle, exposition: Exposition) -> None:
+        self.cycle = cycle
+        self.exposition = exposition
+
+    @functools.cached_property
+    def cycle_json(self) -> bytes:
+        # on first request, at most once per cycle: most cycles are never asked for as JSON
+        return cycle_to_json(self.cycle).encode()
 
 
 class HttpExporter:
@@ -92,7 +96,7 @@ class HttpExporter:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
         exposition = render_exposition(cycle, self._plan, self._history)
-        self._published = Published(cycle, exposition, cycle_to_json(cycle).encode())
+        self._published = Published(cycle, exposition)
 
     async def reopen(self) -> None:
         pass

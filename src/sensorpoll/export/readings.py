@@ -6,37 +6,49 @@ Everything that depends only on the config (names, label text, HELP) is prepared
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sensorpoll.config.schema import FieldConfig, Settings, ValueKind
-from sensorpoll.daemon.cycle import DeviceResult
+from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.drivers.base import Value
 from sensorpoll.export.checks import metric_name, sample_name
-from sensorpoll.export.textformat import escape_help, escape_label_value, format_value, labels_text
+from sensorpoll.export.textformat import (
+    escape_help,
+    escape_label_value,
+    format_values,
+    labels_text,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class FamilyText:
-    """One metric family rendered: headers for each format, and the sample lines both share."""
+    """One metric family rendered: HELP/TYPE headers for each format (no final newline), and
+    the sample lines both formats share, each preceded by a newline, ending with one."""
 
-    text_header: str
-    om_header: str
-    samples: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Series:
-    device: str
-    field: str
-    prefix: str  # the sample line up to its value: `name{labels} `, or up to the text label
+    text_header: bytes
+    om_header: bytes
+    samples: bytes
 
 
-@dataclass(frozen=True, slots=True)
 class _Family:
-    kind: ValueKind
-    text_header: str
-    om_header: str
-    series: tuple[_Series, ...]
+    """A reading family of the plan. Number and bool series sit at fixed positions of the
+    cycle's flat value list; string series are looked up by device and field."""
+
+    def __init__(self, kind: ValueKind, text_header: bytes, om_header: bytes) -> None:
+        self.kind, self.text_header, self.om_header = kind, text_header, om_header
+        self.positions: list[int] = []
+        self.prefixes: list[bytes] = []  # b"\nname{labels} " (b'...,field="' for strings)
+        self.text_series: list[tuple[str, str]] = []  # string families: (device, field)
+        self.pick: operator.itemgetter[Any] | None = None
+
+    def freeze(self) -> None:
+        # itemgetter gathers every value of the family in one C call; with a single position
+        # it returns the item itself, so give it the position twice and drop one.
+        if self.positions:
+            self.pick = operator.itemgetter(*self.positions, *self.positions[:1])
 
 
 def _help(field: FieldConfig) -> str:
@@ -48,61 +60,107 @@ def _help(field: FieldConfig) -> str:
     return f"Reading {field.name} of each device{unit}."
 
 
-def _family_headers(settings: Settings, field: FieldConfig) -> tuple[str, str]:
-    name, samples = (
-        metric_name(settings.metrics.namespace, field),
-        sample_name(settings.metrics.namespace, field),
-    )
+def _family_headers(namespace: str, field: FieldConfig) -> tuple[bytes, bytes]:
+    samples = sample_name(namespace, field)
     help_text = escape_help(_help(field))
-    text = f"# HELP {samples} {help_text}\n# TYPE {samples} gauge\n"
+    text = f"# HELP {samples} {help_text}\n# TYPE {samples} gauge".encode()
     if field.kind == "string":  # OpenMetrics has a type for it: family `name`, sample `name_info`
-        return text, f"# HELP {name} {help_text}\n# TYPE {name} info\n"
+        name = metric_name(namespace, field)
+        return text, f"# HELP {name} {help_text}\n# TYPE {name} info".encode()
     return text, text
 
 
 class ReadingPlan:
-    """The reading families of one config, in first-seen order, with their series' label text."""
+    """The reading families of one config, in first-seen order, with their series' label text.
+
+    Every number field of every device has a fixed position in one flat list of values, so a
+    cycle's values are formatted in one batch and each family picks its lines by position.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        families: dict[str, tuple[ValueKind, str, str, list[_Series]]] = {}
+        families: dict[str, _Family] = {}
+        devices: list[tuple[str, tuple[str, ...], bool]] = []
         namespace = settings.metrics.namespace
+        position = 0
         for device in settings.devices:
+            numbers: list[str] = []
             for field in device.fields:
                 samples = sample_name(namespace, field)
-                if samples not in families:
-                    families[samples] = (field.kind, *_family_headers(settings, field), [])
+                family = families.get(samples)
+                if family is None:
+                    family = families[samples] = _Family(
+                        field.kind, *_family_headers(namespace, field)
+                    )
                 labels = labels_text({"device": device.name, **device.labels, **field.labels})
                 if field.kind == "string":
-                    prefix = f'{samples}{{{labels},{field.name}="'
+                    family.prefixes.append(f'\n{samples}{{{labels},{field.name}="'.encode())
+                    family.text_series.append((device.name, field.name))
                 else:
-                    prefix = f"{samples}{{{labels}}} "
-                families[samples][3].append(_Series(device.name, field.name, prefix))
-        self._families = tuple(
-            _Family(kind, text, om, tuple(series)) for kind, text, om, series in families.values()
-        )
+                    family.prefixes.append(f"\n{samples}{{{labels}}} ".encode())
+                    family.positions.append(position)
+                    numbers.append(field.name)
+                    position += 1
+            # A device's values come in field order (DeviceResult): with no string fields,
+            # they are the flat list's slice as they are.
+            devices.append((device.name, tuple(numbers), len(numbers) == len(device.fields)))
+        for family in families.values():
+            family.freeze()
+        self._devices = tuple(devices)
+        self._families = tuple(families.values())
 
-    def render(self, results: Mapping[str, DeviceResult]) -> list[FamilyText]:
+    def render(self, cycle: Cycle) -> list[FamilyText]:
         """The families of the devices that read successfully; a failed device has no series,
         so its readings go stale in Prometheus instead of repeating an old value."""
+        ok: dict[str, Mapping[str, Value]] = {d.device: d.values for d in cycle.devices if d.ok}
+        flat: list[Value | None] = []
+        for device, fields, only_numbers in self._devices:
+            values = ok.get(device)
+            if values is None:
+                flat.extend([None] * len(fields))
+            elif only_numbers and len(values) == len(fields):
+                flat.extend(values.values())
+            else:
+                flat.extend(map(values.get, fields))
+        texts = format_values(flat)
         out: list[FamilyText] = []
-        fmt = format_value
         for family in self._families:
-            lines: list[str] = []
-            append = lines.append
-            string = family.kind == "string"
-            for series in family.series:
-                result = results.get(series.device)
-                if result is None or not result.ok:
-                    continue
-                value = result.values.get(series.field)
-                if value is None:
-                    continue
-                if string:
-                    append(f'{series.prefix}{escape_label_value(str(value))}"}} 1\n')
-                elif value.__class__ is float and value - value == 0:  # finite: no call needed
-                    append(series.prefix + repr(value) + "\n")
-                else:
-                    append(series.prefix + fmt(value) + "\n")
-            if lines:
-                out.append(FamilyText(family.text_header, family.om_header, "".join(lines)))
+            if family.kind == "string":
+                samples = _string_samples(family, ok)
+            else:
+                samples = _number_samples(family, flat, texts)
+            if samples:
+                out.append(FamilyText(family.text_header, family.om_header, samples))
         return out
+
+
+def _number_samples(family: _Family, flat: list[Value | None], texts: list[bytes]) -> bytes:
+    assert family.pick is not None
+    values: tuple[Value | None, ...] = family.pick(flat)[:-1]
+    if None not in values:  # every device of the family read fine: all in C
+        parts: list[bytes] = [b""] * (2 * len(values) + 1)
+        parts[0:-1:2] = family.prefixes
+        parts[1:-1:2] = family.pick(texts)[:-1]
+        parts[-1] = b"\n"
+    else:
+        parts = [
+            part
+            for i, prefix in zip(family.positions, family.prefixes, strict=True)
+            if flat[i] is not None
+            for part in (prefix, texts[i])
+        ]
+        if not parts:
+            return b""
+        parts.append(b"\n")
+    return b"".join(parts)
+
+
+def _string_samples(family: _Family, ok: Mapping[str, Mapping[str, Value]]) -> bytes:
+    parts = [
+        prefix + escape_label_value(str(value)).encode("utf-8", "replace") + b'"} 1'
+        for (device, field), prefix in zip(family.text_series, family.prefixes, strict=True)
+        if (values := ok.get(device)) is not None and (value := values.get(field)) is not None
+    ]
+    if not parts:
+        return b""
+    parts.append(b"\n")
+    return b"".join(parts)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import orjson
+
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
@@ -50,3 +52,31 @@ def format_value(value: float | int | bool | str) -> str:
 def labels_text(labels: dict[str, str]) -> str:
     """`name="value",...` in the order given, values escaped (no braces)."""
     return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in labels.items())
+
+
+def format_values(values: list[float | int | bool | str | None]) -> list[bytes]:
+    """`format_value` of every value at once, as bytes; None (no value) gives b"null".
+
+    Exact shortest floats are the cost of rendering (Python's repr takes ~1 us each); orjson's
+    Ryu does a whole batch in one C call and round-trips exactly like repr. Its `null` (NaN and
+    infinities), `true`/`false` and anything it cannot encode fall back to `format_value`.
+    """
+    if not values:
+        return []
+    try:
+        blob = orjson.dumps(values)
+    except (orjson.JSONEncodeError, TypeError):  # e.g. an int beyond 64 bits
+        return [_format_or_null(v) for v in values]
+    if b'"' in blob:  # a string in a number field: its text could hold commas
+        return [_format_or_null(v) for v in values]
+    parts = blob[1:-1].split(b",")
+    if b"u" in blob or b"a" in blob:  # null, true or false somewhere
+        return [
+            p if p[:1] not in b"ntf" or v is None else format_value(v).encode()
+            for p, v in zip(parts, values, strict=True)
+        ]
+    return parts
+
+
+def _format_or_null(value: float | int | bool | str | None) -> bytes:
+    return b"null" if value is None else format_value(value).encode()
