@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import sys
 import threading
 import time
@@ -58,3 +60,22 @@ def _no_leaks() -> Iterator[None]:
 def sensorpoll_cmd() -> list[str]:
     """The installed console script, run as a separate process like a user would."""
     return [sys.executable, "-m", "sensorpoll"]
+
+
+def require_tool(name: str) -> str:
+    """The path of external program `name`. Missing: under CI=true the test fails (CI installs
+    it, see .ci/run); elsewhere the test is skipped."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: see .ci/run)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago (for programs that cannot take 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
