@@ -28,7 +28,7 @@ def settings_from(text: str) -> Settings:
 def make_cycle(
     number: int,
     values: Mapping[str, Mapping[str, Value]],
-    failed: Mapping[str, str] = {},  # noqa: B006  read only
+    failed: Mapping[str, str] | None = None,
     *,
     started_monotonic: float = 0.0,
     duration_s: float = 0.02,
@@ -39,7 +39,7 @@ def make_cycle(
     results = [DeviceResult(name, True, None, 0.01, dict(v)) for name, v in values.items()]
     results += [
         DeviceResult(name, False, reason, 0.5, {}, f"{reason} detail", name not in skipped)
-        for name, reason in failed.items()
+        for name, reason in (failed or {}).items()
     ]
     return Cycle(
         number,
