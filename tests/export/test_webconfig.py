@@ -183,3 +183,13 @@ def test_run_exits_78_naming_the_problem_when_the_web_config_is_unreadable(tmp_p
     assert result.returncode == 78
     assert f"{tmp_path}/missing.yml: cannot read web config: No such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_validates_the_web_config_too(tmp_path) -> None:
+    web_config(tmp_path, "basic_auth_users:\n  alice: plaintext\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sensorpoll", "check", "-c", str(tmp_path / "config.yaml")],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 78
+    assert f"{tmp_path}/web.yml:2: basic_auth_users.alice: not a bcrypt hash" in result.stderr
