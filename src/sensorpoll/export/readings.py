@@ -117,7 +117,7 @@ class ReadingPlan:
             values = ok.get(device)
             if values is None:
                 flat.extend([None] * len(fields))
-            elif only_numbers and len(values) == len(fields):
+            elif only_numbers and tuple(values) == fields:
                 flat.extend(values.values())
             else:
                 flat.extend(map(values.get, fields))
