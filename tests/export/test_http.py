@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import random
+import urllib.request
 
 import aiohttp
 from prometheus_client.openmetrics.parser import (
@@ -14,7 +15,8 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from sensorpoll.daemon.service import Poller
-from tests.export.helpers import make_cycle, serving, settings_from
+from tests.conftest import free_port
+from tests.export.helpers import make_cycle, sensorpoll_run, serving, settings_from
 
 CONFIG = """
 interval: 1s
@@ -201,3 +203,16 @@ async def test_json_api_needs_no_cycle_json_until_asked() -> None:
             exporter.publish(make_cycle(number, VALUES, {"furnace": "io"}))
         async with client.get(url + "api/v1/cycle") as response:
             assert json.loads(await response.read())["cycle"] == 3
+
+
+def test_listen_option_overrides_http_listen(tmp_path) -> None:
+    configured = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONFIG.replace("interval: 1s", f"interval: 1s\nhttp: {{listen: 127.0.0.1:{configured}}}")
+    )
+    with sensorpoll_run(config) as url:  # runs with --listen 127.0.0.1:0
+        assert url.startswith("http://127.0.0.1:")
+        assert not url.endswith(f":{configured}/")
+        with urllib.request.urlopen(url + "healthz", timeout=5) as response:
+            assert response.status == 200
