@@ -107,3 +107,15 @@ def test_any_float_and_label_text_survive_the_parser(values: list, texts: list[s
         lines.append(f't_value{{i="{i}",text="{label}"}} {text.decode()}')
     (family,) = parse_text("\n".join(lines) + "\n")
     assert_round_trip(family.samples, values, texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.floats() | st.integers(-(2**70), 2**70) | st.booleans() | st.none(),
+        max_size=30,
+    )
+)
+def test_batch_formatting_equals_formatting_each_value(values: list) -> None:
+    expected = [b"null" if v is None else format_value(v).encode() for v in values]
+    assert format_values(values) == expected

@@ -6,8 +6,9 @@ Everything that depends only on the config (names, label text, HELP) is prepared
 
 from __future__ import annotations
 
+import itertools
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,23 +135,22 @@ class ReadingPlan:
 
 
 def _number_samples(family: _Family, flat: list[Value | None], texts: list[bytes]) -> bytes:
+    # Everything here runs in C (itemgetter, map, compress, slice assignment): a Python-level
+    # loop over 10,000 series would cost more than the whole render budget.
     assert family.pick is not None
     values: tuple[Value | None, ...] = family.pick(flat)[:-1]
-    if None not in values:  # every device of the family read fine: all in C
-        parts: list[bytes] = [b""] * (2 * len(values) + 1)
-        parts[0:-1:2] = family.prefixes
-        parts[1:-1:2] = family.pick(texts)[:-1]
-        parts[-1] = b"\n"
-    else:
-        parts = [
-            part
-            for i, prefix in zip(family.positions, family.prefixes, strict=True)
-            if flat[i] is not None
-            for part in (prefix, texts[i])
-        ]
-        if not parts:
+    lines: tuple[bytes, ...] = family.pick(texts)[:-1]
+    prefixes: Sequence[bytes] = family.prefixes
+    if None in values:  # some devices failed: keep the series of those that read
+        present = list(map(operator.is_not, values, itertools.repeat(None)))
+        prefixes = list(itertools.compress(prefixes, present))
+        lines = tuple(itertools.compress(lines, present))
+        if not lines:
             return b""
-        parts.append(b"\n")
+    parts: list[bytes] = [b""] * (2 * len(lines) + 1)
+    parts[0:-1:2] = prefixes
+    parts[1:-1:2] = lines
+    parts[-1] = b"\n"
     return b"".join(parts)
 
 

@@ -58,8 +58,9 @@ def format_values(values: list[float | int | bool | str | None]) -> list[bytes]:
     """`format_value` of every value at once, as bytes; None (no value) gives b"null".
 
     Exact shortest floats are the cost of rendering (Python's repr takes ~1 us each); orjson's
-    Ryu does a whole batch in one C call and round-trips exactly like repr. Its `null` (NaN and
-    infinities), `true`/`false` and anything it cannot encode fall back to `format_value`.
+    Ryu does a whole batch in one C call and round-trips exactly like repr. What orjson writes
+    differently (`null` for NaN and infinities, `true`/`false`) is found by searching the
+    output, so the cost stays in C however long the batch, and only those few are redone.
     """
     if not values:
         return []
@@ -70,12 +71,23 @@ def format_values(values: list[float | int | bool | str | None]) -> list[bytes]:
     if b'"' in blob:  # a string in a number field: its text could hold commas
         return [_format_or_null(v) for v in values]
     parts = blob[1:-1].split(b",")
-    if b"u" in blob or b"a" in blob:  # null, true or false somewhere
-        return [
-            p if p[:1] not in b"ntf" or v is None else format_value(v).encode()
-            for p, v in zip(parts, values, strict=True)
-        ]
+    odd = sorted(_find_all(blob, b"n") + _find_all(blob, b"t") + _find_all(blob, b"f"))
+    index, counted_to = 0, 0
+    for position in odd:  # each one's index is the number of commas before it
+        index += blob.count(b",", counted_to, position)
+        counted_to = position
+        parts[index] = _format_or_null(values[index])
     return parts
+
+
+def _find_all(blob: bytes, first: bytes) -> list[int]:
+    # null, true and false are the only tokens starting with n, t or f; numbers have none
+    found = []
+    position = blob.find(first)
+    while position != -1:
+        found.append(position)
+        position = blob.find(first, position + 4)
+    return found
 
 
 def _format_or_null(value: float | int | bool | str | None) -> bytes:
