@@ -26,6 +26,7 @@ CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5
 class DeviceHistory:
     """What one device did over the daemon's life, beyond the latest cycle."""
 
+    label: bytes  # `device="..."`, escaped once
     errors: dict[str, int] = field(default_factory=dict)  # reason -> reads that failed so
     read_duration: float | None = None  # of the latest read attempted (not skipped in backoff)
     last_success: float | None = None  # wall clock, seconds since the epoch
@@ -46,7 +47,8 @@ class DaemonHistory:
         for result in cycle.devices:
             history = self.devices.get(result.device)
             if history is None:
-                history = self.devices[result.device] = DeviceHistory()
+                label = f'device="{escape_label_value(result.device)}"'.encode()
+                history = self.devices[result.device] = DeviceHistory(label)
             finished = cycle.started + result.duration_s
             if result.attempted:
                 history.read_duration = result.duration_s
@@ -87,57 +89,69 @@ def _counter(name: str, help_text: str, samples: bytes) -> FamilyText:
     return _family(name, "counter", help_text, samples, om_name=name.removesuffix("_total"))
 
 
-def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
-    """`name{device="..."} value` lines; values formatted in one batch."""
-    if not series:
+def _gauge_lines(name: str, labels: list[bytes], values: list[float | int]) -> bytes:
+    """`name{labels} value` lines, each after a newline; values formatted in one batch."""
+    if not labels:
         return b""
-    texts = format_values([value for _, value in series])
     head = b"\n" + name.encode() + b"{"
-    lines = [head + labels + b"} " + text for (labels, _), text in zip(series, texts, strict=True)]
-    lines.append(b"\n")
-    return b"".join(lines)
+    parts: list[bytes] = [b""] * (4 * len(labels) + 1)
+    parts[0:-1:4] = [head] * len(labels)
+    parts[1:-1:4] = labels
+    parts[2:-1:4] = [b"} "] * len(labels)
+    parts[3:-1:4] = format_values(list(values))
+    parts[-1] = b"\n"
+    return b"".join(parts)
 
 
 def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyText]:
-    up: list[tuple[bytes, float | int]] = []
-    durations: list[tuple[bytes, float | int]] = []
-    last_success: list[tuple[bytes, float | int]] = []
-    errors: list[tuple[bytes, float | int]] = []
+    """Every device of the cycle; `history` must have observed it."""
+    labels: list[bytes] = []
+    up: list[float | int] = []
+    timed: list[bytes] = []
+    durations: list[float | int] = []
+    succeeded: list[bytes] = []
+    last_success: list[float | int] = []
+    error_labels: list[bytes] = []
+    errors: list[float | int] = []
+    devices = history.devices
     for result in cycle.devices:
-        device = f'device="{escape_label_value(result.device)}"'.encode()
-        up.append((device, 1 if result.ok else 0))
-        past = history.devices.get(result.device)
-        if past is None:
-            continue
+        past = devices[result.device]
+        labels.append(past.label)
+        up.append(1 if result.ok else 0)
         if past.read_duration is not None:
-            durations.append((device, past.read_duration))
+            timed.append(past.label)
+            durations.append(past.read_duration)
         if past.last_success is not None:
-            last_success.append((device, past.last_success))
+            succeeded.append(past.label)
+            last_success.append(past.last_success)
         for reason, count in sorted(past.errors.items()):
-            errors.append((device + f',reason="{escape_label_value(reason)}"'.encode(), count))
+            error_labels.append(past.label + f',reason="{escape_label_value(reason)}"'.encode())
+            errors.append(count)
     families = [
         _family(
             "sensorpoll_device_up",
             "gauge",
             "1 if the device's read in the latest cycle succeeded, 0 if not.",
-            _gauge_lines("sensorpoll_device_up", up),
+            _gauge_lines("sensorpoll_device_up", labels, up),
         ),
         _family(
             "sensorpoll_device_read_duration_seconds",
             "gauge",
             "How long the device's latest read took (reads skipped during backoff do not count).",
-            _gauge_lines("sensorpoll_device_read_duration_seconds", durations),
+            _gauge_lines("sensorpoll_device_read_duration_seconds", timed, durations),
         ),
         _counter(
             "sensorpoll_device_errors_total",
             "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
-            _gauge_lines("sensorpoll_device_errors_total", errors),
+            _gauge_lines("sensorpoll_device_errors_total", error_labels, errors),
         ),
         _family(
             "sensorpoll_device_last_success_timestamp_seconds",
             "gauge",
             "When the device's latest successful read finished, seconds since the epoch.",
-            _gauge_lines("sensorpoll_device_last_success_timestamp_seconds", last_success),
+            _gauge_lines(
+                "sensorpoll_device_last_success_timestamp_seconds", succeeded, last_success
+            ),
         ),
         _counter(
             "sensorpoll_cycles_total",
