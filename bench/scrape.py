@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import time
@@ -139,6 +140,9 @@ async def main() -> int:
     series = sum(len(d.values) for d in cycle.devices)
 
     exporter = HttpExporter(settings, listen="127.0.0.1:0")
+    # as `sensorpoll run` does after its setup (daemon/service.py): startup objects out of GC
+    gc.collect()
+    gc.freeze()
     renders = []
     for c in cycles:
         start = time.perf_counter()

@@ -89,69 +89,63 @@ def _counter(name: str, help_text: str, samples: bytes) -> FamilyText:
     return _family(name, "counter", help_text, samples, om_name=name.removesuffix("_total"))
 
 
-def _gauge_lines(name: str, labels: list[bytes], values: list[float | int]) -> bytes:
+def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
     """`name{labels} value` lines, each after a newline; values formatted in one batch."""
-    if not labels:
+    if not series:
         return b""
     head = b"\n" + name.encode() + b"{"
-    parts: list[bytes] = [b""] * (4 * len(labels) + 1)
-    parts[0:-1:4] = [head] * len(labels)
-    parts[1:-1:4] = labels
-    parts[2:-1:4] = [b"} "] * len(labels)
-    parts[3:-1:4] = format_values(list(values))
+    parts: list[bytes] = [b""] * (4 * len(series) + 1)
+    parts[0:-1:4] = [head] * len(series)
+    parts[1:-1:4] = [labels for labels, _ in series]
+    parts[2:-1:4] = [b"} "] * len(series)
+    parts[3:-1:4] = format_values([value for _, value in series])
     parts[-1] = b"\n"
     return b"".join(parts)
 
 
 def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyText]:
     """Every device of the cycle; `history` must have observed it."""
-    labels: list[bytes] = []
-    up: list[float | int] = []
-    timed: list[bytes] = []
-    durations: list[float | int] = []
-    succeeded: list[bytes] = []
-    last_success: list[float | int] = []
-    error_labels: list[bytes] = []
-    errors: list[float | int] = []
-    devices = history.devices
-    for result in cycle.devices:
-        past = devices[result.device]
-        labels.append(past.label)
-        up.append(1 if result.ok else 0)
-        if past.read_duration is not None:
-            timed.append(past.label)
-            durations.append(past.read_duration)
-        if past.last_success is not None:
-            succeeded.append(past.label)
-            last_success.append(past.last_success)
-        for reason, count in sorted(past.errors.items()):
-            error_labels.append(past.label + f',reason="{escape_label_value(reason)}"'.encode())
-            errors.append(count)
+    # comprehensions, not a loop with appends: this runs over every device every cycle
+    pasts = [history.devices[result.device] for result in cycle.devices]
+    up: list[tuple[bytes, float | int]] = [
+        (past.label, 1 if result.ok else 0)
+        for past, result in zip(pasts, cycle.devices, strict=True)
+    ]
+    durations: list[tuple[bytes, float | int]] = [
+        (past.label, took) for past in pasts if (took := past.read_duration) is not None
+    ]
+    last_success: list[tuple[bytes, float | int]] = [
+        (past.label, when) for past in pasts if (when := past.last_success) is not None
+    ]
+    errors: list[tuple[bytes, float | int]] = [
+        (past.label + f',reason="{escape_label_value(reason)}"'.encode(), count)
+        for past in pasts
+        if past.errors
+        for reason, count in sorted(past.errors.items())
+    ]
     families = [
         _family(
             "sensorpoll_device_up",
             "gauge",
             "1 if the device's read in the latest cycle succeeded, 0 if not.",
-            _gauge_lines("sensorpoll_device_up", labels, up),
+            _gauge_lines("sensorpoll_device_up", up),
         ),
         _family(
             "sensorpoll_device_read_duration_seconds",
             "gauge",
             "How long the device's latest read took (reads skipped during backoff do not count).",
-            _gauge_lines("sensorpoll_device_read_duration_seconds", timed, durations),
+            _gauge_lines("sensorpoll_device_read_duration_seconds", durations),
         ),
         _counter(
             "sensorpoll_device_errors_total",
             "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
-            _gauge_lines("sensorpoll_device_errors_total", error_labels, errors),
+            _gauge_lines("sensorpoll_device_errors_total", errors),
         ),
         _family(
             "sensorpoll_device_last_success_timestamp_seconds",
             "gauge",
             "When the device's latest successful read finished, seconds since the epoch.",
-            _gauge_lines(
-                "sensorpoll_device_last_success_timestamp_seconds", succeeded, last_success
-            ),
+            _gauge_lines("sensorpoll_device_last_success_timestamp_seconds", last_success),
         ),
         _counter(
             "sensorpoll_cycles_total",
