@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sensorpoll.config.schema import FieldConfig, Settings, ValueKind
-from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.drivers.base import Value
 from sensorpoll.export.checks import metric_name, sample_name
 from sensorpoll.export.textformat import (
@@ -107,41 +107,71 @@ class ReadingPlan:
         for family in families.values():
             family.freeze()
         self._devices = tuple(devices)
+        self._names = tuple(name for name, _, _ in devices)
         self._families = tuple(families.values())
+        self._has_strings = any(f.kind == "string" for f in self._families)
 
     def render(self, cycle: Cycle) -> list[FamilyText]:
         """The families of the devices that read successfully; a failed device has no series,
         so its readings go stale in Prometheus instead of repeating an old value."""
-        ok: dict[str, Mapping[str, Value]] = {d.device: d.values for d in cycle.devices if d.ok}
-        flat: list[Value | None] = []
-        for device, fields, only_numbers in self._devices:
-            values = ok.get(device)
-            if values is None:
-                flat.extend([None] * len(fields))
-            elif only_numbers and tuple(values) == fields:
-                flat.extend(values.values())
-            else:
-                flat.extend(map(values.get, fields))
+        results = cycle.devices
+        if tuple([result.device for result in results]) == self._names:
+            flat, missing = self._values_in_order(results)
+        else:  # not the devices of this config: match them by name
+            flat, missing = self._values_by_name(results)
         texts = format_values(flat)
+        ok: dict[str, Mapping[str, Value]] = {}
+        if self._has_strings:
+            ok = {result.device: result.values for result in results if result.ok}
         out: list[FamilyText] = []
         for family in self._families:
             if family.kind == "string":
                 samples = _string_samples(family, ok)
             else:
-                samples = _number_samples(family, flat, texts)
+                samples = _number_samples(family, flat, texts, missing)
             if samples:
                 out.append(FamilyText(family.text_header, family.om_header, samples))
         return out
 
+    def _values_in_order(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
+        """Every number field's value at its position, None where there is none; and whether
+        there is a None. The cycle's devices are this config's, in its order."""
+        flat: list[Value | None] = []
+        extend = flat.extend
+        missing = False
+        for result, (_, fields, only_numbers) in zip(results, self._devices, strict=True):
+            values = result.values
+            if not result.ok:
+                extend([None] * len(fields))
+                missing = missing or bool(fields)
+            elif only_numbers and len(values) == len(fields):
+                # values come in field order (DeviceResult): as they are, no lookups
+                extend(values.values())
+            else:
+                chunk = list(map(values.get, fields))
+                missing = missing or None in chunk
+                extend(chunk)
+        return flat, missing
 
-def _number_samples(family: _Family, flat: list[Value | None], texts: list[bytes]) -> bytes:
+    def _values_by_name(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
+        ok = {result.device: result.values for result in results if result.ok}
+        flat: list[Value | None] = []
+        for device, fields, _ in self._devices:
+            values = ok.get(device, {})
+            flat.extend(map(values.get, fields))
+        return flat, None in flat
+
+
+def _number_samples(
+    family: _Family, flat: list[Value | None], texts: list[bytes], missing: bool
+) -> bytes:
     # Everything here runs in C (itemgetter, map, compress, slice assignment): a Python-level
     # loop over 10,000 series would cost more than the whole render budget.
     assert family.pick is not None
     values: tuple[Value | None, ...] = family.pick(flat)[:-1]
     lines: tuple[bytes, ...] = family.pick(texts)[:-1]
     prefixes: Sequence[bytes] = family.prefixes
-    if None in values:  # some devices failed: keep the series of those that read
+    if missing and None in values:  # some devices failed: keep the series of those that read
         present = list(map(operator.is_not, values, itertools.repeat(None)))
         prefixes = list(itertools.compress(prefixes, present))
         lines = tuple(itertools.compress(lines, present))
