@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import threading
 import time
@@ -74,3 +75,10 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{message}, and CI must run this test")
         pytest.skip(message)
     return path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago (for programs that cannot take 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -63,8 +63,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from sensorpoll.export.webconfig import load_web_config
+
     settings = load(args.config)
+    web = load_web_config(settings.http.web_config) if settings.http.web_config else None
     print(f"{args.config}: valid")
+    if web is not None:
+        tls = "TLS on" if web.ssl_context is not None else "no TLS"
+        print(f"{web.path}: valid, {tls}, {len(web.users)} basic auth users")
     print(
         f"interval {settings.interval:g}s, default timeout {settings.default_timeout:g}s, "
         f"http {settings.http.listen}, namespace {settings.metrics.namespace}"

@@ -4,12 +4,14 @@ with different units, kinds or label sets. Run by the loader as an extra check."
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sensorpoll.config.loader import ExtraCheck
 from sensorpoll.config.schema import DeviceConfig, FieldConfig, Settings
 from sensorpoll.config.yamlmarks import Path_
 
 DAEMON_PREFIX = "sensorpoll_"
+INFO_SUFFIX = "_info"
 
 
 def metric_name(namespace: str, field: FieldConfig) -> str:
@@ -20,39 +22,87 @@ def metric_name(namespace: str, field: FieldConfig) -> str:
     return name
 
 
+def sample_name(namespace: str, field: FieldConfig) -> str:
+    """The name a field's samples carry: string fields are info metrics, `<name>_info`."""
+    name = metric_name(namespace, field)
+    return name + INFO_SUFFIX if field.kind == "string" else name
+
+
 def label_names(device: DeviceConfig, field: FieldConfig) -> tuple[str, ...]:
-    return tuple(sorted({"device", *device.labels, *field.labels}))
+    """Every label a field's series has, sorted: what must agree across one family."""
+    text_label = (field.name,) if field.kind == "string" else ()
+    return tuple(sorted({"device", *device.labels, *field.labels, *text_label}))
+
+
+@dataclass(frozen=True)
+class _First:
+    device: int
+    field: int
+    unit: str | None
+    kind: str
+    labels: tuple[str, ...]
+
+    @property
+    def where(self) -> str:
+        return f"devices[{self.device}].fields[{self.field}]"
 
 
 def _metric_clashes(settings: Settings) -> Iterable[tuple[Path_, str]]:
-    seen: dict[str, tuple[int, int, str, tuple[str, ...]]] = {}
+    seen: dict[str, _First] = {}
     namespace = settings.metrics.namespace
     for i, device in enumerate(settings.devices):
         for j, field in enumerate(device.fields):
-            name = metric_name(namespace, field)
-            here = (i, j, field.kind, label_names(device, field))
+            here: Path_ = ("devices", i, "fields", j)
+            name = sample_name(namespace, field)
+            labels = label_names(device, field)
             if name.startswith(DAEMON_PREFIX) and namespace == "sensorpoll":
                 yield (
-                    ("devices", i, "fields", j, "name"),
+                    (*here, "name"),
                     f"metric {name} would collide with sensorpoll's own metrics; "
                     "set metrics.namespace to something other than 'sensorpoll'",
                 )
-            first = seen.setdefault(name, here)
-            if first is here:
+            if field.kind == "string":
+                yield from _text_label_clash(here, device, field)
+            first = seen.setdefault(name, _First(i, j, field.unit, field.kind, labels))
+            if (first.device, first.field) == (i, j):
                 continue
-            fi, fj, kind, labels = first
-            where = f"devices[{fi}].fields[{fj}]"
-            if kind != field.kind:
+            if first.kind != field.kind:
                 yield (
-                    ("devices", i, "fields", j),
-                    f"metric {name} is a {field.kind} here but a {kind} at {where}",
+                    here,
+                    f"metric {name} is a {field.kind} here but a {first.kind} at {first.where}",
                 )
-            elif labels != label_names(device, field):
+            elif first.unit != field.unit:
                 yield (
-                    ("devices", i, "fields", j),
-                    f"metric {name} has labels {list(label_names(device, field))} here but "
-                    f"{list(labels)} at {where}; one metric needs one label set",
+                    (*here, "unit"),
+                    f"metric {name} has unit {field.unit or 'none'} here but "
+                    f"{first.unit or 'none'} at {first.where}; one metric needs one unit",
                 )
+            elif first.labels != labels:
+                yield (
+                    here,
+                    f"metric {name} has labels {list(labels)} here but "
+                    f"{list(first.labels)} at {first.where}; one metric needs one label set",
+                )
+            elif first.device == i:
+                yield (here, f"metric {name} is also made by {first.where}")
+
+
+def _text_label_clash(
+    here: Path_, device: DeviceConfig, field: FieldConfig
+) -> Iterable[tuple[Path_, str]]:
+    # A string field's text goes into a label named after the field.
+    if field.name.startswith("__"):
+        yield (
+            (*here, "name"),
+            f"string field {field.name!r} would name a label starting with '__', "
+            "which Prometheus reserves",
+        )
+    elif field.name == "device" or field.name in device.labels or field.name in field.labels:
+        yield (
+            (*here, "name"),
+            f"string field {field.name!r} puts its text in label {field.name!r}, "
+            "which is already a label of this series; rename the field or the label",
+        )
 
 
 def metric_checks() -> list[ExtraCheck]:

@@ -1,21 +1,48 @@
-"""The HTTP server, on aiohttp in the daemon's own event loop: /metrics, the cycle API, health.
+"""The HTTP server, on aiohttp in the daemon's own event loop: /metrics, the cycle API, health,
+the status page; TLS and basic auth from `http.web_config`.
 
-Serves what was rendered when the latest cycle finished; a scrape never renders anything.
+Serves what was rendered when the latest cycle finished; a scrape never renders readings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import Settings, parse_listen
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.export.basicauth import BasicAuth
 from sensorpoll.export.cyclejson import cycle_to_json
-from sensorpoll.export.exposition import CONTENT_TYPE, render_exposition
+from sensorpoll.export.daemonmetrics import DaemonHistory
+from sensorpoll.export.exposition import Exposition, render_exposition
+from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
+from sensorpoll.export.readings import ReadingPlan
+from sensorpoll.export.statuspage import render_status_page
+from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Published:
+    """Everything served about one cycle, swapped in as a whole: a request that picked it up
+    answers from it alone, so no response mixes two cycles."""
+
+    def __init__(self, cycle: Cycle, exposition: Exposition) -> None:
+        self.cycle = cycle
+        self.exposition = exposition
+
+    @functools.cached_property
+    def cycle_json(self) -> bytes:
+        # on first request, at most once per cycle: most cycles are never asked for as JSON
+        return cycle_to_json(self.cycle).encode()
 
 
 class HttpExporter:
@@ -24,41 +51,69 @@ class HttpExporter:
     def __init__(self, settings: Settings, listen: str | None = None) -> None:
         self.settings = settings
         self.listen = listen or settings.http.listen
-        self._cycle: Cycle | None = None
-        self._metrics = b""
-        self._cycle_json = b""
+        self._web: LoadedWebConfig | None = None
+        self._auth: BasicAuth | None = None
+        self._load_web_config(settings)  # a ConfigError here stops the start (exit 78)
+        self._plan = ReadingPlan(settings)
+        self._history = DaemonHistory()
+        self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
-        self.app = web.Application()
+        self.addresses: list[str] = []  # the URLs actually bound, e.g. with port 0
+        self.app = web.Application(middlewares=[self._authenticate])
         self.app.add_routes(
             [
+                web.get("/", self._get_status_page),
                 web.get("/metrics", self._get_metrics),
                 web.get("/api/v1/cycle", self._get_cycle),
                 web.get("/healthz", self._get_healthz),
             ]
         )
 
+    def _load_web_config(self, settings: Settings) -> None:
+        path = settings.http.web_config
+        self._web = load_web_config(path) if path is not None else None
+        users = self._web.users if self._web is not None else {}
+        self._auth = BasicAuth(users) if users else None
+        if self._auth is not None and self._web is not None and self._web.ssl_context is None:
+            log.warning("basic auth without TLS: passwords cross the network in clear text")
+
     async def start(self) -> None:
         host, port = parse_listen(self.listen)
+        ssl_context = self._web.ssl_context if self._web is not None else None
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host or None, port)
+        site = web.TCPSite(self._runner, host or None, port, ssl_context=ssl_context)
         await site.start()
         self._started = asyncio.get_running_loop().time()
-        log.info("serving HTTP on %s", self.listen)
+        scheme = "https" if ssl_context is not None else "http"
+        self.addresses = [
+            f"{scheme}://{_host_port(address)}/" for address in self._runner.addresses
+        ]
+        log.info("serving HTTP on %s", " ".join(self.addresses))
 
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
-        metrics = render_exposition(cycle, self.settings)
-        cycle_json = cycle_to_json(cycle).encode()
-        self._cycle, self._metrics, self._cycle_json = cycle, metrics, cycle_json
+        self._history.observe(cycle)
+        exposition = render_exposition(cycle, self._plan, self._history)
+        self._published = Published(cycle, exposition)
 
     async def reopen(self) -> None:
         pass
 
     async def reconfigure(self, settings: Settings) -> None:
-        if settings.http.listen != self.settings.http.listen:
-            log.warning("http.listen changed: the new address takes effect after a restart")
+        if (listen := settings.http.listen) != self.settings.http.listen:
+            log.warning("http.listen changed to %s: takes effect after a restart", listen)
+        try:
+            old_tls = self._web.config.tls_server_config if self._web is not None else None
+            self._load_web_config(settings)
+            new_tls = self._web.config.tls_server_config if self._web is not None else None
+            if new_tls != old_tls:
+                log.warning("TLS settings changed: they take effect after a restart")
+        except ConfigError as exc:
+            log.error("web config not reloaded, keeping the previous one:\n%s", exc)
+        self._plan = ReadingPlan(settings)
+        self._history.keep_only(d.name for d in settings.devices)
         self.settings = settings
 
     async def aclose(self) -> None:
@@ -66,18 +121,69 @@ class HttpExporter:
             await self._runner.cleanup()
             self._runner = None
 
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        auth = self._auth
+        if auth is not None and not await auth.allows(request.headers.get("Authorization")):
+            return web.Response(
+                status=401,
+                text="401 Unauthorized\n",
+                headers={"WWW-Authenticate": 'Basic realm="sensorpoll", charset="UTF-8"'},
+            )
+        return await handler(request)
+
     async def _get_metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self._metrics, headers={"Content-Type": CONTENT_TYPE})
+        published = self._published
+        if published is None:
+            return _not_yet()
+        openmetrics = wants_openmetrics(request.headers.get("Accept"))
+        gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+        headers = {
+            "Content-Type": Exposition.content_type(openmetrics=openmetrics),
+            "Vary": "Accept, Accept-Encoding",
+        }
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        body = published.exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+        return web.Response(body=body, headers=headers)
 
     async def _get_cycle(self, request: web.Request) -> web.Response:
-        if self._cycle is None:
-            return web.json_response({"error": "no cycle has completed yet"}, status=503)
-        return web.Response(body=self._cycle_json, content_type="application/json")
+        published = self._published
+        if published is None:
+            return _not_yet()
+        return web.Response(body=published.cycle_json, content_type="application/json")
+
+    async def _get_status_page(self, request: web.Request) -> web.Response:
+        published = self._published
+        cycle = published.cycle if published is not None else None
+        page = render_status_page(cycle, self.settings, self._history, time.time())
+        return web.Response(text=page, content_type="text/html")
 
     async def _get_healthz(self, request: web.Request) -> web.Response:
         limit = 2 * self.settings.interval + self.settings.default_timeout
-        cycle = self._cycle
-        last = self._started if cycle is None else cycle.started_monotonic + cycle.duration_s
-        if asyncio.get_running_loop().time() - last > limit:
-            return web.Response(status=503, text="stalled: no cycle completed recently\n")
-        return web.Response(text="ok\n")
+        published = self._published
+        if published is None:
+            last, what = self._started, "no cycle has completed since the start"
+        else:
+            cycle = published.cycle
+            last = cycle.started_monotonic + cycle.duration_s
+            what = f"cycle {cycle.number} was the last to complete"
+        age = asyncio.get_running_loop().time() - last
+        if age > limit:
+            return web.Response(
+                status=503, text=f"stalled: {what}, {age:.1f}s ago (limit {limit:g}s)\n"
+            )
+        return web.Response(text=f"ok: {what}, {age:.1f}s ago\n")
+
+
+def _not_yet() -> web.Response:
+    return web.Response(
+        status=503, text="no cycle has completed yet\n", headers={"Retry-After": "1"}
+    )
+
+
+def _host_port(address: object) -> str:
+    if isinstance(address, tuple):
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(address)

@@ -1,0 +1,178 @@
+"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration.
+
+Counters outlive a cycle, so `DaemonHistory` accumulates them as cycles are published; the
+rendering is a function of that history and the latest cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.export.readings import FamilyText
+from sensorpoll.export.textformat import (
+    escape_help,
+    escape_label_value,
+    format_value,
+    format_values,
+)
+
+# Prometheus client defaults: from 5 ms (a few local devices) to 10 s (a long interval).
+CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+
+@dataclass
+class DeviceHistory:
+    """What one device did over the daemon's life, beyond the latest cycle."""
+
+    label: bytes  # `device="..."`, escaped once
+    errors: dict[str, int] = field(default_factory=dict)  # reason -> reads that failed so
+    read_duration: float | None = None  # of the latest read attempted (not skipped in backoff)
+    last_success: float | None = None  # wall clock, seconds since the epoch
+    last_error: str | None = None  # "reason: detail" of the latest failed read
+    last_error_at: float | None = None
+
+
+class DaemonHistory:
+    """Counters and the cycle-duration histogram, updated once per published cycle."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, DeviceHistory] = {}
+        self.bucket_counts = [0] * (len(CYCLE_BUCKETS) + 1)  # per bucket, the last is +Inf
+        self.duration_sum = 0.0
+        self.cycles_observed = 0
+
+    def observe(self, cycle: Cycle) -> None:
+        for result in cycle.devices:
+            history = self.devices.get(result.device)
+            if history is None:
+                label = f'device="{escape_label_value(result.device)}"'.encode()
+                history = self.devices[result.device] = DeviceHistory(label)
+            finished = cycle.started + result.duration_s
+            if result.attempted:
+                history.read_duration = result.duration_s
+            if result.ok:
+                history.last_success = finished
+            elif result.attempted:  # a device in backoff was not read: no new error
+                reason = result.error or "unknown"
+                history.errors[reason] = history.errors.get(reason, 0) + 1
+                history.last_error = f"{reason}: {result.detail}" if result.detail else reason
+                history.last_error_at = finished
+        index = next(
+            (i for i, bound in enumerate(CYCLE_BUCKETS) if cycle.duration_s <= bound),
+            len(CYCLE_BUCKETS),
+        )
+        self.bucket_counts[index] += 1
+        self.duration_sum += cycle.duration_s
+        self.cycles_observed += 1
+
+    def keep_only(self, devices: Iterable[str]) -> None:
+        """Forget devices removed from the config, so their series disappear on reload."""
+        wanted = set(devices)
+        for name in [n for n in self.devices if n not in wanted]:
+            del self.devices[name]
+
+
+def _family(name: str, kind: str, help_text: str, samples: bytes, om_name: str = "") -> FamilyText:
+    help_text = escape_help(help_text)
+    om_name = om_name or name
+    text = f"# HELP {name} {help_text}\n# TYPE {name} {kind}"
+    om = f"# HELP {om_name} {help_text}\n# TYPE {om_name} {kind}"
+    if om_name.endswith("_seconds"):
+        om += f"\n# UNIT {om_name} seconds"
+    return FamilyText(text.encode(), om.encode(), samples)
+
+
+def _counter(name: str, help_text: str, samples: bytes) -> FamilyText:
+    # OpenMetrics names the counter family without `_total`; the samples keep it
+    return _family(name, "counter", help_text, samples, om_name=name.removesuffix("_total"))
+
+
+def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
+    """`name{labels} value` lines, each after a newline; values formatted in one batch."""
+    if not series:
+        return b""
+    head = b"\n" + name.encode() + b"{"
+    parts: list[bytes] = [b""] * (4 * len(series) + 1)
+    parts[0:-1:4] = [head] * len(series)
+    parts[1:-1:4] = [labels for labels, _ in series]
+    parts[2:-1:4] = [b"} "] * len(series)
+    parts[3:-1:4] = format_values([value for _, value in series])
+    parts[-1] = b"\n"
+    return b"".join(parts)
+
+
+def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyText]:
+    """Every device of the cycle; `history` must have observed it."""
+    # comprehensions, not a loop with appends: this runs over every device every cycle
+    pasts = [history.devices[result.device] for result in cycle.devices]
+    up: list[tuple[bytes, float | int]] = [
+        (past.label, 1 if result.ok else 0)
+        for past, result in zip(pasts, cycle.devices, strict=True)
+    ]
+    durations: list[tuple[bytes, float | int]] = [
+        (past.label, took) for past in pasts if (took := past.read_duration) is not None
+    ]
+    last_success: list[tuple[bytes, float | int]] = [
+        (past.label, when) for past in pasts if (when := past.last_success) is not None
+    ]
+    errors: list[tuple[bytes, float | int]] = [
+        (past.label + f',reason="{escape_label_value(reason)}"'.encode(), count)
+        for past in pasts
+        if past.errors
+        for reason, count in sorted(past.errors.items())
+    ]
+    families = [
+        _family(
+            "sensorpoll_device_up",
+            "gauge",
+            "1 if the device's read in the latest cycle succeeded, 0 if not.",
+            _gauge_lines("sensorpoll_device_up", up),
+        ),
+        _family(
+            "sensorpoll_device_read_duration_seconds",
+            "gauge",
+            "How long the device's latest read took (reads skipped during backoff do not count).",
+            _gauge_lines("sensorpoll_device_read_duration_seconds", durations),
+        ),
+        _counter(
+            "sensorpoll_device_errors_total",
+            "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
+            _gauge_lines("sensorpoll_device_errors_total", errors),
+        ),
+        _family(
+            "sensorpoll_device_last_success_timestamp_seconds",
+            "gauge",
+            "When the device's latest successful read finished, seconds since the epoch.",
+            _gauge_lines("sensorpoll_device_last_success_timestamp_seconds", last_success),
+        ),
+        _counter(
+            "sensorpoll_cycles_total",
+            "Poll cycles completed since the daemon started.",
+            f"\nsensorpoll_cycles_total {cycle.number}\n".encode(),
+        ),
+        _counter(
+            "sensorpoll_cycle_overruns_total",
+            "Cycles that ran past their slot on the grid, so that grid points were skipped.",
+            f"\nsensorpoll_cycle_overruns_total {cycle.overruns_total}\n".encode(),
+        ),
+        _family(
+            "sensorpoll_cycle_duration_seconds",
+            "histogram",
+            "How long each poll cycle took, from its start to the last device's answer.",
+            _histogram_samples("sensorpoll_cycle_duration_seconds", history),
+        ),
+    ]
+    return [f for f in families if f.samples]
+
+
+def _histogram_samples(name: str, history: DaemonHistory) -> bytes:
+    lines, cumulative = [], 0
+    bounds = [*(format_value(b) for b in CYCLE_BUCKETS), "+Inf"]
+    for bound, count in zip(bounds, history.bucket_counts, strict=True):
+        cumulative += count
+        lines.append(f'\n{name}_bucket{{le="{bound}"}} {cumulative}')
+    lines.append(f"\n{name}_sum {format_value(history.duration_sum)}")
+    lines.append(f"\n{name}_count {history.cycles_observed}\n")
+    return "".join(lines).encode()
