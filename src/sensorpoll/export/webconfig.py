@@ -89,7 +89,7 @@ def load_web_config(path: Path) -> LoadedWebConfig:
             [ConfigProblem(file, None, "", f"cannot read web config: {reason}")]
         ) from None
     try:
-        data, lines = load_yaml(text, env={})
+        data, lines = load_yaml(text, env={}, lines=True)  # a small file: always keep lines
     except YamlProblem as exc:
         raise ConfigError(
             [ConfigProblem(file, exc.line, format_path(exc.path), exc.message)]
