@@ -18,7 +18,7 @@ from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import Settings, parse_listen
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.export.basicauth import BasicAuth
-from sensorpoll.export.cyclejson import cycle_to_json
+from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
@@ -42,7 +42,7 @@ class Published:
     @functools.cached_property
     def cycle_json(self) -> bytes:
         # on first request, at most once per cycle: most cycles are never asked for as JSON
-        return cycle_to_json(self.cycle).encode()
+        return cycle_to_json_bytes(self.cycle)
 
 
 class HttpExporter:
