@@ -154,11 +154,11 @@ def parse_settings(
     Lines are only looked up when something is wrong: the file is then parsed a second time
     with line marks (keeping them for a valid 1,000-device file would cost ~15 MB).
     """
-    data, _ = _load(text, file, env, lines=False)
+    data, _ = read_yaml(text, file, env, lines=False)
     problems = _Problems(file, data)
     settings = _validate(data, driver_models, extra_checks, problems)
     if problems.items or settings is None:
-        _, lines = _load(text, file, env, lines=True)
+        _, lines = read_yaml(text, file, env, lines=True)
         raise problems.error(lines)
     return settings
 
@@ -175,9 +175,10 @@ def _key_paths(data: Any, prefix: Path_ = ()) -> set[Path_]:
     return paths
 
 
-def _load(
+def read_yaml(
     text: str, file: str, env: Mapping[str, str] | None, *, lines: bool
 ) -> tuple[Any, dict[Path_, int]]:
+    """`load_yaml`, its problems raised as one ConfigError naming `file`."""
     try:
         return load_yaml(text, env, lines=lines)
     except YamlProblem as exc:

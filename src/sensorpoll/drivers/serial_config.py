@@ -16,11 +16,11 @@ from sensorpoll.config.schema import (
     BusSpec,
     DeviceConfig,
     FieldConfig,
-    Model,
     Settings,
     ValueKind,
 )
-from sensorpoll.config.types import Duration, PositiveDuration
+from sensorpoll.config.types import Duration
+from sensorpoll.drivers.simulated import Signal
 
 PROTOCOL = "ascii-instrument"  # BusSpec protocol: a port is ASCII or Modbus, never both
 ASSUMED_REPLY_BYTES = 32  # for `check`'s estimate of line time
@@ -71,26 +71,6 @@ Escaped = Annotated[str, AfterValidator(decode_escapes)]
 """A string in which `\\r`, `\\n`, `\\t`, `\\0`, `\\xHH` and `\\\\` are decoded."""
 NonEmptyEscaped = Annotated[str, AfterValidator(decode_escapes), AfterValidator(_non_empty)]
 
-Waveform = Literal["sine", "ramp", "square", "random_walk"]
-
-
-class FieldSimulation(Model):
-    """What `sensorpoll simulate` answers for a field: a constant or a waveform."""
-
-    value: float | bool | str | None = None
-    waveform: Waveform | None = None
-    min: float = 0.0
-    max: float = 1.0
-    period: PositiveDuration = 60.0
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Self:
-        if (self.value is None) == (self.waveform is None):
-            raise ValueError("give exactly one of `value` (a constant) or `waveform`")
-        if self.waveform is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
-        return self
-
 
 class SerialField(FieldConfig):
     """One value in the instrument's reply: a named group of `parse`, or column `index`."""
@@ -99,7 +79,7 @@ class SerialField(FieldConfig):
     index: NonNegativeInt | None = None  # with `split`: which column, counted from 0
     scale: float = 1.0  # value = number * scale + offset
     offset: float = 0.0
-    simulate: FieldSimulation | None = None
+    simulate: Signal | None = None
 
     @property
     def kind(self) -> ValueKind:

@@ -42,7 +42,10 @@ class Faults(Model):
     seed: int | None = None  # None: derived from the device name, so runs repeat
 
 
-class SimulatedField(FieldConfig):
+class Signal(Model):
+    """A made-up value: a constant, or a waveform between min and max. Simulated devices'
+    fields are signals; so are the `simulate:` hints of Modbus and serial fields."""
+
     value: float | bool | str | None = None
     waveform: Waveform | None = None
     min: float = 0.0
@@ -57,6 +60,8 @@ class SimulatedField(FieldConfig):
             raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
         return self
 
+
+class SimulatedField(FieldConfig, Signal):
     @property
     def kind(self) -> ValueKind:
         if isinstance(self.value, bool):
@@ -73,17 +78,18 @@ class SimulatedConfig(DeviceConfig):
     fields: tuple[SimulatedField, ...] = Field(min_length=1)
 
 
-def _generator(field: SimulatedField, rng: random.Random) -> Callable[[float], Value]:
-    if field.value is not None:
-        constant = field.value
+def signal_source(signal: Signal, rng: random.Random) -> Callable[[float], Value]:
+    """The signal's value at wall-clock time `now` (random_walk steps once per call)."""
+    if signal.value is not None:
+        constant = signal.value
         return lambda now: constant
-    low, high, period = field.min, field.max, field.period
+    low, high, period = signal.min, signal.max, signal.period
     mid, amplitude = (low + high) / 2, (high - low) / 2
-    if field.waveform == "sine":
+    if signal.waveform == "sine":
         return lambda now: mid + amplitude * math.sin(2 * math.pi * now / period)
-    if field.waveform == "ramp":
+    if signal.waveform == "ramp":
         return lambda now: low + (high - low) * ((now / period) % 1.0)
-    if field.waveform == "square":
+    if signal.waveform == "square":
         return lambda now: high if (now / period) % 1.0 < 0.5 else low
     # random_walk: a step of ~2% of the range per read, reflected at the bounds
     state = [mid]
@@ -109,7 +115,7 @@ class SimulatedDriver(Driver[SimulatedConfig]):
         faults = config.faults
         seed = faults.seed if faults.seed is not None else zlib.crc32(config.name.encode())
         self._rng = random.Random(seed)
-        self._fields = [(f.name, _generator(f, self._rng)) for f in config.fields]
+        self._fields = [(f.name, signal_source(f, self._rng)) for f in config.fields]
 
     def _latency(self) -> float:
         latency = self.config.latency

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from sensorpoll.config.errors import ConfigError, ConfigProblem
-from sensorpoll.config.loader import format_path
+from sensorpoll.config.loader import format_path, read_yaml
 from sensorpoll.config.schema import Model
-from sensorpoll.config.yamlmarks import Path_, YamlProblem, load_yaml
+from sensorpoll.config.yamlmarks import Path_
 
 # What the exporter toolkit accepts: bcrypt's $2a$, $2b$ and $2y$ variants.
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
@@ -88,20 +88,7 @@ def load_web_config(path: Path) -> LoadedWebConfig:
         raise ConfigError(
             [ConfigProblem(file, None, "", f"cannot read web config: {reason}")]
         ) from None
-    try:
-        data, lines = load_yaml(text, env={}, lines=True)  # a small file: always keep lines
-    except YamlProblem as exc:
-        raise ConfigError(
-            [ConfigProblem(file, exc.line, format_path(exc.path), exc.message)]
-        ) from None
-    except ExceptionGroup as group:
-        raise ConfigError(
-            [
-                ConfigProblem(file, p.line, format_path(p.path), p.message)
-                for p in group.exceptions
-                if isinstance(p, YamlProblem)
-            ]
-        ) from None
+    data, lines = read_yaml(text, file, {}, lines=True)  # a small file: always keep lines
     try:
         config = WebConfig.model_validate(data if data is not None else {})
     except ValidationError as exc:

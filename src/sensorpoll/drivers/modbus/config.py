@@ -9,7 +9,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from sensorpoll.config.schema import BusSpec, DeviceConfig, FieldConfig, Model, ValueKind
+from sensorpoll.config.schema import BusSpec, DeviceConfig, FieldConfig, ValueKind
 from sensorpoll.config.types import Duration, PositiveDuration
 from sensorpoll.drivers.modbus.codec import (
     BYTE_ORDERS,
@@ -19,6 +19,7 @@ from sensorpoll.drivers.modbus.codec import (
     register_count,
 )
 from sensorpoll.drivers.modbus.wire import request_time
+from sensorpoll.drivers.simulated import Signal
 
 Transport = Literal["tcp", "udp", "rtu", "ascii", "rtu-over-tcp"]
 Table = Literal["holding", "input", "coil", "discrete"]
@@ -29,22 +30,6 @@ MAX_BITS = 2000  # per read request, Modbus spec (function codes 1 and 2)
 SERIAL_TURNAROUND = 0.1  # default answer allowance on a shared line, on top of wire time
 
 
-class SimulateHint(Model):
-    """How `sensorpoll simulate` makes up this field's value: a constant or a waveform."""
-
-    value: float | bool | str | None = None
-    waveform: Literal["sine", "ramp", "square"] | None = None
-    min: float = 0.0
-    max: float = 1.0
-    period: PositiveDuration = 60.0
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Self:
-        if self.value is not None and self.waveform is not None:
-            raise ValueError("give `value` or `waveform`, not both")
-        return self
-
-
 class ModbusField(FieldConfig):
     table: Table = "holding"
     address: int = Field(ge=0, le=65535)
@@ -53,7 +38,7 @@ class ModbusField(FieldConfig):
     scale: float = 1.0
     offset: float = 0.0
     count: int | None = Field(None, ge=1, le=MAX_REGISTERS)  # registers, string only
-    simulate: SimulateHint | None = None
+    simulate: Signal | None = None  # what `sensorpoll simulate` serves
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -9,41 +9,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import math
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from sensorpoll.drivers.modbus.codec import Decoded, encode, unscaled
-from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusField, SimulateHint
+from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusField
 from sensorpoll.drivers.modbus.plan import plan_requests
 from sensorpoll.drivers.modbus.pty import PtyLink
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
+from sensorpoll.drivers.simulated import Signal, signal_source
 
-DEFAULT_WAVE = SimulateHint(waveform="sine", min=0.0, max=100.0, period=60.0)
+DEFAULT_WAVE = Signal(waveform="sine", min=0.0, max=100.0, period=60.0)
 
 
 def field_source(field: ModbusField) -> Callable[[float], Decoded]:
     """The value a simulated field has at wall-clock time `now`: its `simulate:` hint, or a
     slow sine for numbers, false for bools, the field's name for strings."""
     hint = field.simulate
-    if hint is None or (hint.value is None and hint.waveform is None):
+    if hint is None:
         if field.kind == "bool":
             return lambda now: False
         if field.kind == "string":
             return lambda now: field.name
         hint = DEFAULT_WAVE
-    if hint.value is not None:
-        constant = hint.value
-        return lambda now: constant
-    low, high, period = hint.min, hint.max, hint.period
-    mid, amplitude = (low + high) / 2, (high - low) / 2
-    if hint.waveform == "ramp":
-        return lambda now: low + (high - low) * ((now / period) % 1.0)
-    if hint.waveform == "square":
-        return lambda now: high if (now / period) % 1.0 < 0.5 else low
-    return lambda now: mid + amplitude * math.sin(2 * math.pi * now / period)
+    return signal_source(hint, random.Random(field.name))
 
 
 def unit_image(device: ModbusConfig) -> UnitImage:
