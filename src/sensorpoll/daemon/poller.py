@@ -106,7 +106,7 @@ class DevicePoller:
         if (
             type(raw) is dict
             and tuple(raw) == self._fields
-            and all(type(v) in _VALUE_TYPES for v in raw.values())
+            and _VALUE_TYPES.issuperset(map(type, raw.values()))
         ):
             return dict(raw)  # a copy: a driver that reuses its dict cannot change a cycle
         values: dict[str, Value] = {}
