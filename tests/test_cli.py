@@ -234,3 +234,28 @@ def test_log_level_filters_what_is_logged(sensorpoll_cmd: list[str], tmp_path: P
     quiet = run(sensorpoll_cmd, "once", "-c", str(path), "--log-level", "error")
     assert quiet.returncode == 1
     assert quiet.stderr == ""
+
+
+def test_once_into_a_pipe_closed_early_keeps_its_exit_code(
+    sensorpoll_cmd: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "many.yaml"
+    devices = "".join(
+        f"  - {{name: d{i}, driver: simulated, fields: [{{name: x, value: {i}}}]}}\n"
+        for i in range(300)
+    )
+    path.write_text("devices:\n" + devices)
+    proc = subprocess.Popen(
+        [*sensorpoll_cmd, "once", "-c", str(path), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.readline() == "{\n"
+    proc.stdout.close()  # like `| head -1`: the output is far larger than the pipe's buffer
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,11 +112,15 @@ def cmd_once(args: argparse.Namespace) -> int:
             await poller.aclose()
 
     cycle = asyncio.run(poll())
-    if args.format == "json":
-        print(cycle_to_json(cycle, indent=2))
-    else:
-        print(render_table(cycle, settings))
-    return EXIT_FAILED if cycle.failed else EXIT_OK
+    code = EXIT_FAILED if cycle.failed else EXIT_OK
+    text = (
+        cycle_to_json(cycle, indent=2) if args.format == "json" else render_table(cycle, settings)
+    )
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `once | head`: the reader had enough; the poll's outcome stands
+        _stdout_gone()
+    return code
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -211,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> None:
+    """The reader closed our stdout: send the rest to /dev/null, so the interpreter's final
+    flush does not fail with a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
@@ -219,5 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _config_error(exc)
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `check | head`, `schema | head`: not an error of ours
+        _stdout_gone()
         return EXIT_OK
     return result
