@@ -242,7 +242,7 @@ def test_once_into_a_pipe_closed_early_keeps_its_exit_code(
     path = tmp_path / "many.yaml"
     devices = "".join(
         f"  - {{name: d{i}, driver: simulated, fields: [{{name: x, value: {i}}}]}}\n"
-        for i in range(300)
+        for i in range(2000)  # ~300 KB of JSON: more than a pipe's buffer holds
     )
     path.write_text("devices:\n" + devices)
     proc = subprocess.Popen(
