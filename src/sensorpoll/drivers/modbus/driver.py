@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sensorpoll.config.schema import Settings
 from sensorpoll.drivers.base import Driver, Value
 from sensorpoll.drivers.bus import Bus, Buses
-from sensorpoll.drivers.modbus.codec import compile_decoder
+from sensorpoll.drivers.modbus.codec import compile_block_decoder, compile_decoder
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
 from sensorpoll.drivers.modbus.line import ModbusLine
 from sensorpoll.drivers.modbus.plan import Request, RequestPlan, plan_requests
@@ -34,6 +34,8 @@ class Step:
     answer_timeout: float | None
     # (field name, first index, end index, decoder; None: a bit, bool(block[first]))
     fields: tuple[tuple[str, int, int, Callable[[Sequence[int]], Value] | None], ...]
+    # all fields at once into the values, when they are all numeric (see compile_block_decoder)
+    decode: Callable[[Sequence[int], dict[str, Value]], None] | None = None
 
 
 def compile_step(config: ModbusConfig, request: Request) -> Step:
@@ -47,7 +49,16 @@ def compile_step(config: ModbusConfig, request: Request) -> Step:
             )
         fields.append((field.name, begin, begin + field.size, decoder))
     limit = config.answer_timeout(request.count, bits=request.table in BIT_TABLES)
-    return Step(request, limit, tuple(fields))
+    decode = None
+    if request.table not in BIT_TABLES:
+        decode = compile_block_decoder(
+            [
+                (f.name, f.address - request.address, f.data_type, f.order, f.scale, f.offset)
+                for f in request.fields
+            ],
+            request.count,
+        )
+    return Step(request, limit, tuple(fields), decode)
 
 
 class ModbusDriver(Driver[ModbusConfig]):
@@ -77,6 +88,9 @@ class ModbusDriver(Driver[ModbusConfig]):
                 step.answer_timeout,
                 self._last_request_end + pause if pause else 0.0,
             )
+            if step.decode is not None:
+                step.decode(block, values)
+                continue
             for name, begin, end, decoder in step.fields:
                 values[name] = bool(block[begin]) if decoder is None else decoder(block[begin:end])
         return values
