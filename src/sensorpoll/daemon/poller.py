@@ -78,7 +78,15 @@ class DevicePoller:
         self.driver.deadline = self.deadline
         try:
             raw = await self.driver.read()
-            values = self._values(raw)
+            # hot path: `_values`'s fast case inline, one call fewer per device per cycle
+            if (
+                type(raw) is dict
+                and tuple(raw) == self._fields
+                and _VALUE_TYPES.issuperset(map(type, raw.values()))
+            ):
+                values: Mapping[str, Value] = dict(raw)
+            else:
+                values = self._values(raw)
         except asyncio.CancelledError:
             if not self._expired:
                 raise  # not our deadline: the daemon is stopping
@@ -89,6 +97,8 @@ class DevicePoller:
             if not isinstance(exc, DeviceError | OSError) and self._up is not False:
                 log.error("device %s: unexpected error from its driver", self.name, exc_info=exc)
             return self._failed(reason, detail, loop.time() - start, start)
+        if self._up:  # up already: no transition to log, no backoff to reset
+            return DeviceResult(self.name, True, None, loop.time() - start, values)
         return self._succeeded(values, loop.time() - start)
 
     def expire(self, task: asyncio.Task[DeviceResult]) -> None:
