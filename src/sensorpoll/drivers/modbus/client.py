@@ -76,8 +76,8 @@ class Connection:
     pymodbus does not fail a pending request when the other side closes the connection (it
     waits for its timeout), so a read also watches for the connection being lost.
 
-    `ModbusLine.request` drives a request itself (`reader`, `ask`, `failed`, `values`): one
-    coroutine layer fewer per read on the hot path; `read` is the same for other callers.
+    `ModbusLine.request` drives a request itself through `reader`, `ask`, `failed` and
+    `values`; `read` does the same for other callers (probe).
     """
 
     def __init__(self) -> None:

@@ -169,8 +169,8 @@ def compile_block_decoder(
     pack_big = struct.Struct(f">{registers}H").pack
     pack_little = struct.Struct(f"<{registers}H").pack
     # (name, from the little-endian image, unpack_from, byte offset, scaled, scale, offset)
-    steps: list[tuple[str, bool, Callable[[bytes, int], tuple[Any, ...]], int, bool, float, float]]
-    steps = []
+    reads: list[tuple[str, bool, Callable[[bytes, int], tuple[Any, ...]], int, bool, float, float]]
+    reads = []
     for name, begin, data_type, order, scale, offset in fields:
         order = canonical_byte_order(order)
         reverse = order in ("CDAB", "DCBA")  # words in reverse order
@@ -179,16 +179,16 @@ def compile_block_decoder(
         # swapped bytes = the little-endian image read big-endian
         value_struct = struct.Struct(("<" if reverse else ">") + _FORMATS[data_type][1:])
         plain = scale == 1.0 and offset == 0.0
-        steps.append(
+        reads.append(
             (name, reverse != swap, value_struct.unpack_from, 2 * begin, not plain, scale, offset)
         )
-    need_big = not all(little for _, little, *_ in steps)
-    need_little = any(little for _, little, *_ in steps)
+    need_big = not all(little for _, little, *_ in reads)
+    need_little = any(little for _, little, *_ in reads)
 
     def decode(block: Sequence[int], values: dict[str, Decoded]) -> None:
         big = pack_big(*block) if need_big else b""
         little = pack_little(*block) if need_little else b""
-        for name, from_little, unpack_from, at, scaled, scale, offset in steps:
+        for name, from_little, unpack_from, at, scaled, scale, offset in reads:
             value = unpack_from(little if from_little else big, at)[0]
             values[name] = value * scale + offset if scaled else value
 
