@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from sensorpoll.drivers.bus import Bus
 from sensorpoll.drivers.errors import DeviceConnectionError
@@ -18,6 +20,13 @@ from sensorpoll.drivers.modbus.plan import Request
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
+
+T = TypeVar("T")
+
+
+def block_and_end(block: Block, end: float) -> tuple[Block, float]:
+    """A `finish` for `ModbusLine.read`: the values and the loop time the line went quiet."""
+    return block, end
 
 
 def _settings(config: ModbusConfig) -> tuple[object, ...]:
@@ -70,20 +79,29 @@ class ModbusLine:
         self,
         device: ModbusConfig,
         request: Request,
-        answer_timeout: float | None = None,
-        not_before: float = 0.0,
-    ) -> tuple[Block, float]:
-        """One request for `device`, waiting its turn on the line; returns the values and
-        the loop time the line went quiet after it."""
+        answer_timeout: float | None,
+        not_before: float,
+        finish: Callable[[Block, float], T],
+    ) -> T:
+        """One request for `device`, waiting its turn on the line; returns `finish(values,
+        the loop time the line went quiet after it)` (e.g. `block_and_end`)."""
         if not self.shared:  # a line of its own: the driver's reads never overlap
-            return await self.request(device, request, answer_timeout, not_before)
+            return await self.request(device, request, answer_timeout, not_before, finish)
         async with self.bus.turn():
-            return await self.request(device, request, answer_timeout, not_before)
+            return await self.request(device, request, answer_timeout, not_before, finish)
 
     async def request(
-        self, device: ModbusConfig, request: Request, limit: float | None, not_before: float
-    ) -> tuple[Block, float]:
-        """`read` without waiting for the line: for a caller that holds it, or owns it."""
+        self,
+        device: ModbusConfig,
+        request: Request,
+        limit: float | None,
+        not_before: float,
+        finish: Callable[[Block, float], T],
+    ) -> T:
+        """`read` without waiting for the line: for a caller that holds it, or owns it.
+
+        `finish` runs after the line is done with the request (its errors are not the line's):
+        a driver can return this coroutine as its whole read, one coroutine layer fewer."""
         loop = asyncio.get_running_loop()
         connection = self._connection
         if connection is None or connection.lost:
@@ -127,7 +145,7 @@ class ModbusLine:
         finally:
             now = self._quiet_until = loop.time()
             self._quiet_until += self._silence
-        return values, now
+        return finish(values, now)
 
     async def _connected(self) -> Connection:
         connection = self._connection
