@@ -78,7 +78,17 @@ class DevicePoller:
         self.driver.deadline = self.deadline
         try:
             raw = await self.driver.read()
-            values = self._values(raw)
+            # Hot path (every device, every cycle), inline: a fresh dict with exactly the
+            # fields, in order, of plain value types -- what built-in drivers return -- is taken
+            # as it is; a copy, so a driver that reuses its dict cannot change a cycle.
+            if (
+                type(raw) is dict
+                and tuple(raw) == self._fields
+                and _VALUE_TYPES.issuperset(map(type, raw.values()))
+            ):
+                values: Mapping[str, Value] = dict(raw)
+            else:
+                values = self._values(raw)
         except asyncio.CancelledError:
             if not self._expired:
                 raise  # not our deadline: the daemon is stopping
@@ -89,6 +99,8 @@ class DevicePoller:
             if not isinstance(exc, DeviceError | OSError) and self._up is not False:
                 log.error("device %s: unexpected error from its driver", self.name, exc_info=exc)
             return self._failed(reason, detail, loop.time() - start, start)
+        if self._up:  # up already: no transition to log, no backoff to reset
+            return DeviceResult(self.name, True, None, loop.time() - start, values)
         return self._succeeded(values, loop.time() - start)
 
     def expire(self, task: asyncio.Task[DeviceResult]) -> None:
@@ -101,14 +113,7 @@ class DevicePoller:
         return self._failed("timeout", f"no answer within {self.deadline:g}s", duration, start)
 
     def _values(self, raw: Mapping[str, Value]) -> Mapping[str, Value]:
-        # Hot path (every device, every cycle): a fresh dict with exactly the fields, in order,
-        # of plain value types -- what built-in drivers return -- is taken as it is.
-        if (
-            type(raw) is dict
-            and tuple(raw) == self._fields
-            and _VALUE_TYPES.issuperset(map(type, raw.values()))
-        ):
-            return dict(raw)  # a copy: a driver that reuses its dict cannot change a cycle
+        """The fields of `raw`, checked, in field order (`poll` takes the usual case inline)."""
         values: dict[str, Value] = {}
         for name in self._fields:
             try:

@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sensorpoll.drivers.modbus.codec import (
+    BYTE_ORDERS,
     CANONICAL_ORDERS,
     NUMERIC_TYPES,
+    compile_block_decoder,
     compile_decoder,
     decode,
     decode_raw,
@@ -194,3 +196,56 @@ def test_compiled_decoder_matches_decode_with_scale_and_offset(
     decoder = compile_decoder(data_type, order, scale, offset)
     expected = decode(registers[:size], data_type, order, scale, offset)
     assert decoder(registers[:size]) == expected
+
+
+@pytest.mark.parametrize(
+    ("data_type", "order", "registers", "value"), [i for i in IMAGES if i[0] in NUMERIC_TYPES]
+)
+def test_block_decoder_matches_decode(data_type, order, registers, value):
+    # the field behind a register of padding, so its byte offset in the block is not 0
+    block = [0xABCD, *registers, 0x1234]
+    decode_block = compile_block_decoder([("f", 1, data_type, order, 1.0, 0.0)], len(block))
+    assert decode_block is not None
+    values: dict[str, object] = {}
+    decode_block(block, values)
+    expected = decode(registers, data_type, order)
+    assert values == {"f": expected} or (math.isnan(expected) and math.isnan(values["f"]))
+
+
+@given(
+    st.lists(st.integers(0, 0xFFFF), min_size=12, max_size=12),
+    st.lists(
+        st.tuples(
+            st.integers(0, 8),
+            st.sampled_from(NUMERIC_TYPES),
+            st.sampled_from(BYTE_ORDERS),
+            st.sampled_from([1.0, 0.1, -2.0]),
+            st.sampled_from([0.0, 5.5]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+)
+def test_block_decoder_matches_the_field_decoders(block, specs):
+    fields = []
+    for begin, data_type, order, scale, offset in specs:
+        if len(order) == 8 and register_count(data_type) != 4:
+            order = CANONICAL_ORDERS[BYTE_ORDERS.index(order) - 4]
+        fields.append((f"f{len(fields)}", begin, data_type, order, scale, offset))
+    decode_block = compile_block_decoder(fields, len(block))
+    assert decode_block is not None
+    values: dict[str, object] = {}
+    decode_block(block, values)
+    expected = {
+        name: compile_decoder(data_type, order, scale, offset)(
+            block[begin : begin + register_count(data_type)]
+        )
+        for name, begin, data_type, order, scale, offset in fields
+    }
+    assert list(values) == list(expected)
+    for name, value in values.items():
+        assert value == expected[name] or (math.isnan(value) and math.isnan(expected[name]))
+
+
+def test_block_decoder_is_only_for_numbers():
+    assert compile_block_decoder([("s", 0, "string", "ABCD", 1.0, 0.0)], 2) is None

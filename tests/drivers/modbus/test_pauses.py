@@ -50,3 +50,11 @@ async def test_one_request_per_field_sends_each_field_alone(slave, open_driver):
     result = await polled.poll()
     assert result.values == {"a": 0x1234, "b": 0x1234}
     assert len(slave.requests_at) == 2
+
+
+async def test_pause_between_requests_spans_polls_of_a_one_request_device(slave, open_driver):
+    polled = open_driver(device(port=slave.port, pause_between_requests="80ms"), deadline=0.5)
+    assert (await polled.poll()).ok
+    assert (await polled.poll()).ok
+    first, second = slave.requests_at
+    assert second - first >= 0.08

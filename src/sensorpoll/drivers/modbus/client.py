@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from pymodbus.client import (
     AsyncModbusSerialClient,
@@ -75,21 +75,27 @@ class Connection:
 
     pymodbus does not fail a pending request when the other side closes the connection (it
     waits for its timeout), so a read also watches for the connection being lost.
+
+    `ModbusLine.request` drives a request itself through `reader`, `ask`, `failed` and
+    `values`; `read` does the same for other callers (probe).
     """
 
     def __init__(self) -> None:
         self._client: Any = None
-        self._lost = False
-        self._reader: asyncio.Task[Any] | None = None  # the task waiting for an answer
+        # set by pymodbus's connection-lost callback and by close(): a flag the line tests per
+        # read, rather than a property chain into pymodbus
+        self.lost = True
+        self.reader: asyncio.Task[Any] | None = None  # the task waiting for an answer
         self._hung_up_on_reader = False
+        self._ask: dict[str, Callable[..., Awaitable[Any]]] = {}
 
     def _on_connect(self, up: bool) -> None:
         if up:
             return
-        self._lost = True
-        if self._reader is not None:  # fail the pending request now, not at its timeout
+        self.lost = True
+        if self.reader is not None:  # fail the pending request now, not at its timeout
             self._hung_up_on_reader = True
-            self._reader.cancel()
+            self.reader.cancel()
 
     @classmethod
     async def open(cls, config: ModbusConfig, answer_timeout: float) -> Connection:
@@ -108,49 +114,45 @@ class Connection:
             client.close()
             where = config.port if config.serial else f"{config.host}:{config.network_port}"
             raise DeviceConnectionError(f"cannot connect to {where}")
-        connection._lost = False
+        connection._ask = {
+            "holding": client.read_holding_registers,
+            "input": client.read_input_registers,
+            "coil": client.read_coils,
+            "discrete": client.read_discrete_inputs,
+        }
+        connection.lost = False
         return connection
 
-    @property
-    def connected(self) -> bool:
-        return bool(self._client.connected) and not self._lost
+    def ask(self, table: str) -> Callable[..., Awaitable[Any]]:
+        """The pymodbus request for `table`: call it with (address, count=, device_id=)."""
+        return self._ask[table]
 
-    def _request(self, table: str, address: int, count: int, unit: int) -> Awaitable[Any]:
-        client = self._client
-        if table == "holding":
-            return client.read_holding_registers(address, count=count, device_id=unit)  # type: ignore[no-any-return]
-        if table == "input":
-            return client.read_input_registers(address, count=count, device_id=unit)  # type: ignore[no-any-return]
-        if table == "coil":
-            return client.read_coils(address, count=count, device_id=unit)  # type: ignore[no-any-return]
-        return client.read_discrete_inputs(address, count=count, device_id=unit)  # type: ignore[no-any-return]
-
-    async def read(self, table: str, address: int, count: int, unit: int) -> Block:
+    def failed(self, exc: BaseException, task: asyncio.Task[Any] | None) -> NoReturn:
+        """Raise what a request that raised `exc` fails with (call it in the except clause,
+        inside any timeout of the request's own)."""
+        if isinstance(exc, asyncio.CancelledError | ModbusIOException) and _is_cancellation(
+            exc, task
+        ):
+            hung_up, self._hung_up_on_reader = self._hung_up_on_reader, False
+            if hung_up and task is not None and task.uncancel() == 0:
+                raise DeviceConnectionError("connection closed by the device mid-request") from None
+            if isinstance(exc, asyncio.CancelledError):
+                raise exc
+            raise asyncio.CancelledError() from exc
         with map_exceptions():
-            if self._lost:
-                raise DeviceConnectionError("connection closed by the device")
-            task = self._reader = asyncio.current_task()
-            try:
-                response = await self._request(table, address, count, unit)
-            except (asyncio.CancelledError, ModbusIOException) as exc:
-                if not _is_cancellation(exc, task):
-                    raise
-                hung_up, self._hung_up_on_reader = self._hung_up_on_reader, False
-                if hung_up and task is not None and task.uncancel() == 0:
-                    raise DeviceConnectionError(
-                        "connection closed by the device mid-request"
-                    ) from None
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                raise asyncio.CancelledError() from exc
-            finally:
-                self._reader = None
+            raise exc
+
+    def values(self, response: Any, table: str, count: int) -> Block:
+        """The values of a pymodbus response to a request of `count` from `table`."""
+        try:
             if response.isError():
                 raise ModbusExceptionResponse(
                     int(getattr(response, "exception_code", 0)),
                     int(getattr(response, "function_code", 0)) & 0x7F,
                 )
             values: Block = response.registers if table in REGISTER_TABLES else response.bits
+        except BaseException as exc:
+            self.failed(exc, None)
         if len(values) != count:
             if len(values) < count:
                 raise ProtocolError(
@@ -159,5 +161,18 @@ class Connection:
             values = values[:count]  # bits come padded to whole bytes
         return values
 
+    async def read(self, table: str, address: int, count: int, unit: int) -> Block:
+        if self.lost:
+            raise DeviceConnectionError("connection closed by the device")
+        task = self.reader = asyncio.current_task()
+        try:
+            response = await self._ask[table](address, count=count, device_id=unit)
+        except BaseException as exc:
+            self.failed(exc, task)
+        finally:
+            self.reader = None
+        return self.values(response, table, count)
+
     def close(self) -> None:
+        self.lost = True
         self._client.close()

@@ -9,7 +9,7 @@ import math
 import operator
 import struct
 from collections.abc import Callable, Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 DataType = Literal[
     "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool", "string"
@@ -149,6 +149,50 @@ def compile_decoder(
     if scale == 1.0 and offset == 0.0:
         return raw
     return lambda registers: raw(registers) * scale + offset
+
+
+BlockField = tuple[str, int, DataType, ByteOrder, float, float]  # name, first index, ...
+
+
+def compile_block_decoder(
+    fields: Sequence[BlockField], registers: int
+) -> Callable[[Sequence[int], dict[str, Decoded]], None] | None:
+    """For a block of `registers` registers: a function that decodes every field of `fields`
+    (name, first index in the block, type, order, scale, offset) into a dict, in that order.
+    Same results as `compile_decoder` per field; None unless every field is numeric.
+
+    The block is packed to bytes once (big-endian words, and little-endian ones if a field
+    needs them) and each field is one C unpack_from: every byte order is one of the two
+    images read big- or little-endian, so no per-field slicing or repacking."""
+    if not all(data_type in NUMERIC_TYPES for _, _, data_type, _, _, _ in fields):
+        return None
+    pack_big = struct.Struct(f">{registers}H").pack
+    pack_little = struct.Struct(f"<{registers}H").pack
+    # (name, from the little-endian image, unpack_from, byte offset, scaled, scale, offset)
+    reads: list[tuple[str, bool, Callable[[bytes, int], tuple[Any, ...]], int, bool, float, float]]
+    reads = []
+    for name, begin, data_type, order, scale, offset in fields:
+        order = canonical_byte_order(order)
+        reverse = order in ("CDAB", "DCBA")  # words in reverse order
+        swap = order in ("BADC", "DCBA")  # bytes swapped within each word
+        # reversed words read big-endian = the little-endian image read little-endian;
+        # swapped bytes = the little-endian image read big-endian
+        value_struct = struct.Struct(("<" if reverse else ">") + _FORMATS[data_type][1:])
+        plain = scale == 1.0 and offset == 0.0
+        reads.append(
+            (name, reverse != swap, value_struct.unpack_from, 2 * begin, not plain, scale, offset)
+        )
+    need_big = not all(little for _, little, *_ in reads)
+    need_little = any(little for _, little, *_ in reads)
+
+    def decode(block: Sequence[int], values: dict[str, Decoded]) -> None:
+        big = pack_big(*block) if need_big else b""
+        little = pack_little(*block) if need_little else b""
+        for name, from_little, unpack_from, at, scaled, scale, offset in reads:
+            value = unpack_from(little if from_little else big, at)[0]
+            values[name] = value * scale + offset if scaled else value
+
+    return decode
 
 
 def encode(

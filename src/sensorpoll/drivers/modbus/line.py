@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from sensorpoll.drivers.bus import Bus
+from sensorpoll.drivers.errors import DeviceConnectionError
 from sensorpoll.drivers.modbus.client import Block, Connection
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import keeps_connection
@@ -17,6 +20,13 @@ from sensorpoll.drivers.modbus.plan import Request
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
+
+T = TypeVar("T")
+
+
+def block_and_end(block: Block, end: float) -> tuple[Block, float]:
+    """A `finish` for `ModbusLine.read`: the values and the loop time the line went quiet."""
+    return block, end
 
 
 def _settings(config: ModbusConfig) -> tuple[object, ...]:
@@ -69,34 +79,65 @@ class ModbusLine:
         self,
         device: ModbusConfig,
         request: Request,
-        answer_timeout: float | None = None,
-        not_before: float = 0.0,
-    ) -> tuple[Block, float]:
-        """One request for `device`, waiting its turn on the line; returns the values and
-        the loop time the line went quiet after it."""
+        answer_timeout: float | None,
+        not_before: float,
+        finish: Callable[[Block, float], T],
+    ) -> T:
+        """One request for `device`, waiting its turn on the line; returns `finish(values,
+        the loop time the line went quiet after it)` (e.g. `block_and_end`)."""
         if not self.shared:  # a line of its own: the driver's reads never overlap
-            return await self.request(device, request, answer_timeout, not_before)
+            return await self.request(device, request, answer_timeout, not_before, finish)
         async with self.bus.turn():
-            return await self.request(device, request, answer_timeout, not_before)
+            return await self.request(device, request, answer_timeout, not_before, finish)
 
     async def request(
-        self, device: ModbusConfig, request: Request, limit: float | None, not_before: float
-    ) -> tuple[Block, float]:
-        """`read` without waiting for the line: for a caller that holds it, or owns it."""
+        self,
+        device: ModbusConfig,
+        request: Request,
+        limit: float | None,
+        not_before: float,
+        finish: Callable[[Block, float], T],
+    ) -> T:
+        """`read` without waiting for the line: for a caller that holds it, or owns it.
+
+        `finish` runs after the line is done with the request (its errors are not the line's):
+        a driver can return this coroutine as its whole read, one coroutine layer fewer."""
         loop = asyncio.get_running_loop()
         connection = self._connection
-        if connection is None or not connection.connected:
+        if connection is None or connection.lost:
             connection = await self._connected()
-        ready = max(not_before, self._quiet_until, self._connected_at + device.pause_after_connect)
-        if ready > loop.time():
-            await asyncio.sleep(ready - loop.time())
-        table, address, count = request.table, request.address, request.count
+        # with no pause or silence configured the line is always ready: skip the clock
+        if not_before or self._silence or device.pause_after_connect:
+            ready = max(
+                not_before, self._quiet_until, self._connected_at + device.pause_after_connect
+            )
+            now = loop.time()
+            if ready > now:
+                await asyncio.sleep(ready - now)
+        table, count = request.table, request.count
+        # hot path: Connection.read inlined, one coroutine layer fewer per read
+        ask = connection.ask(table)
         try:
-            if limit is None:
-                values = await connection.read(table, address, count, device.unit_id)
-            else:
-                async with asyncio.timeout(limit):
-                    values = await connection.read(table, address, count, device.unit_id)
+            if connection.lost:  # while pausing
+                raise DeviceConnectionError("connection closed by the device")
+            task = connection.reader = asyncio.current_task()
+            try:
+                if limit is None:
+                    try:
+                        response = await ask(request.address, count=count, device_id=device.unit_id)
+                    except BaseException as exc:
+                        connection.failed(exc, task)
+                else:
+                    async with asyncio.timeout(limit):
+                        try:
+                            response = await ask(
+                                request.address, count=count, device_id=device.unit_id
+                            )
+                        except BaseException as exc:
+                            connection.failed(exc, task)
+            finally:
+                connection.reader = None
+            values = connection.values(response, table, count)
         except BaseException as exc:  # also on cancellation by the deadline, mid-answer
             if not keeps_connection(exc):
                 self.drop(f"{type(exc).__name__}: {exc}")
@@ -104,11 +145,11 @@ class ModbusLine:
         finally:
             now = self._quiet_until = loop.time()
             self._quiet_until += self._silence
-        return values, now
+        return finish(values, now)
 
     async def _connected(self) -> Connection:
         connection = self._connection
-        if connection is not None and not connection.connected:
+        if connection is not None and connection.lost:
             self.drop("closed by the other side")
             connection = None
         if connection is None:
