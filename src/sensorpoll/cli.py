@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate",
         parents=[with_config],
-        help="serve the config's devices as simulated slaves (TCP on loopback, RTU on a pty)",
+        help="serve the config's Modbus devices and serial instruments as simulated ones",
     )
     simulate.set_defaults(func=cmd_simulate)
 

@@ -6,7 +6,6 @@ Publishers (HTTP exposition, sinks) are passed in; the daemon never imports expo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import math
@@ -148,9 +147,7 @@ class Daemon:
             if delay <= until_ping:  # the grid point comes first: wake on it precisely
                 await self._wait_woken(self.grid.wait())
                 return
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, until_ping))
+            await self._wait_woken(asyncio.sleep(max(0.0, until_ping)))
             if self._wake.is_set():
                 return
 
