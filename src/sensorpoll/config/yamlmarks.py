@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-Path_ = tuple[str | int, ...]
+from sensorpoll.config.errors import KeyPath
+
 _ENV = re.compile(r"\$(\$)?\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
@@ -55,7 +56,7 @@ Loader.add_implicit_resolver(
 
 
 class YamlProblem(Exception):
-    def __init__(self, line: int | None, path: Path_, message: str) -> None:
+    def __init__(self, line: int | None, path: KeyPath, message: str) -> None:
         super().__init__(message)
         self.line, self.path, self.message = line, path, message
 
@@ -85,7 +86,7 @@ class _Builder:
     def __init__(self, text: str, env: Mapping[str, str], want_lines: bool) -> None:
         self.parser = _parser(text)
         self.env = env
-        self.lines: dict[Path_, int] | None = {} if want_lines else None
+        self.lines: dict[KeyPath, int] | None = {} if want_lines else None
         self.problems: list[YamlProblem] = []
         self.anchors: dict[str, Any] = {}
         self._scalars = Loader("")  # resolves and constructs scalars with our resolver
@@ -104,11 +105,11 @@ class _Builder:
             raise YamlProblem(line, (), "only one YAML document is allowed in a config")
         return data
 
-    def _mark(self, path: Path_, event: Any) -> None:
+    def _mark(self, path: KeyPath, event: Any) -> None:
         if self.lines is not None:
             self.lines.setdefault(path, _line(event))
 
-    def node(self, path: Path_) -> Any:
+    def node(self, path: KeyPath) -> Any:
         event: Any = self.parser.get_event()  # C and Python parsers' events, typed alike
         self._mark(path, event)
         if isinstance(event, yaml.AliasEvent):
@@ -134,7 +135,7 @@ class _Builder:
             self.anchors[event.anchor] = value
         return value
 
-    def _check_tag(self, event: Any, default: str, path: Path_) -> None:
+    def _check_tag(self, event: Any, default: str, path: KeyPath) -> None:
         if event.tag not in (None, "!", default):
             raise YamlProblem(_line(event), path, f"unsupported tag {event.tag}")
 
@@ -144,7 +145,7 @@ class _Builder:
         )
         return tag
 
-    def scalar(self, event: Any, path: Path_) -> Any:
+    def scalar(self, event: Any, path: KeyPath) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._resolve(event)
@@ -162,7 +163,7 @@ class _Builder:
                 self.problems.append(YamlProblem(_line(event), path, str(exc)))
         return value
 
-    def mapping(self, path: Path_) -> dict[str, Any]:
+    def mapping(self, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merged: list[Any] = []
         while not self.parser.check_event(yaml.MappingEndEvent):
@@ -203,7 +204,7 @@ class _Builder:
 
 def load_yaml(
     text: str, env: Mapping[str, str] | None = None, *, lines: bool = False
-) -> tuple[Any, dict[Path_, int]]:
+) -> tuple[Any, dict[KeyPath, int]]:
     """Parse `text`; return the data and, if `lines`, the 1-based line of every path in it.
 
     Raises YamlProblem for syntax errors, or an ExceptionGroup of them for duplicate keys and
