@@ -159,7 +159,8 @@ class DevicePoller:
         self._stuck = task
         task.add_done_callback(self._unstick)
         log.error("device %s: read ignored cancellation; skipping it until it ends", self.name)
-        return self._failed("timeout", "read ignored cancellation", duration, time.monotonic())
+        now = asyncio.get_running_loop().time()
+        return self._failed("timeout", "read ignored cancellation", duration, now)
 
     def _unstick(self, task: asyncio.Task[DeviceResult]) -> None:
         self._stuck = None
