@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from sensorpoll.config import Settings, parse_settings
 from sensorpoll.daemon.cycle import Cycle
-from sensorpoll.daemon.service import Poller
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.drivers import registry
 from sensorpoll.export.checks import metric_checks, metric_name
 from sensorpoll.export.http import HttpExporter
@@ -132,7 +132,7 @@ async def main() -> int:
     args = parser.parse_args()
 
     settings = bench_settings(args.devices, args.fields)
-    poller = Poller(settings)
+    poller = Devices(settings)
     await poller.open()
     cycles = [await poller.cycle() for _ in range(21)]
     await poller.aclose()

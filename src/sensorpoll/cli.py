@@ -19,6 +19,7 @@ from sensorpoll import __version__
 from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from sensorpoll.config.schema import parse_listen
 from sensorpoll.drivers import registry
+from sensorpoll.drivers.base import ReportWarning
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 
@@ -89,27 +90,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = 0
     for name, devices in by_driver.items():
         for line in registry.driver_class(name).check_report(devices, settings):
-            warnings += line.startswith("warning:")
-            print(line)
+            if isinstance(line, ReportWarning):
+                warnings += 1
+                print(f"warning: {line}")
+            else:
+                print(line)
     if warnings:
         print(f"{warnings} warning{'s' * (warnings != 1)}")
     return EXIT_OK
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon.service import Poller
+    from sensorpoll.daemon.devices import Devices
     from sensorpoll.export.cyclejson import cycle_to_json
     from sensorpoll.export.table import render_table
 
     settings = load(args.config)
 
     async def poll() -> Any:
-        poller = Poller(settings)
+        devices = Devices(settings)
         try:
-            await poller.open()
-            return await poller.cycle()
+            await devices.open()
+            return await devices.cycle()
         finally:
-            await poller.aclose()
+            await devices.aclose()
 
     cycle = asyncio.run(poll())
     code = EXIT_FAILED if cycle.failed else EXIT_OK
@@ -138,7 +142,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from sensorpoll.config.jsonschema import config_json_schema
 
-    print(json.dumps(config_json_schema(), indent=2))
+    print(json.dumps(config_json_schema(registry.config_models()), indent=2))
     return EXIT_OK
 
 

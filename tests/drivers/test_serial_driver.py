@@ -13,8 +13,8 @@ import pytest
 import serial
 
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.daemon.schedule import Grid
-from sensorpoll.daemon.service import Poller
 from tests.drivers.serial_helpers import config, polling, settings_from, thermometer
 from tests.fakes.instruments import FakeLine, counting, fixed
 
@@ -379,7 +379,7 @@ async def test_a_port_opening_past_the_deadline_is_used_on_a_later_cycle(
     port = tmp_path / "ttyUSB0"
     slow_open(port)
     async with FakeLine(port, fixed(b"1,2\r\n")):
-        poller = Poller(settings_from(config(thermometer(port), timeout="100ms")))
+        poller = Devices(settings_from(config(thermometer(port), timeout="100ms")))
         try:
             first = await poller.cycle()
             await asyncio.sleep(0.3)
@@ -404,7 +404,7 @@ async def test_closing_the_poller_closes_the_port_at_once(tmp_path: Path) -> Non
     port = tmp_path / "ttyACM0"
     async with FakeLine(port, fixed(b"1,2\r\n")) as line:
         held_by_the_fake = fds_open_on(line.pty_path)
-        poller = Poller(settings_from(config(thermometer(port))))
+        poller = Devices(settings_from(config(thermometer(port))))
         await poller.cycle()
         assert fds_open_on(line.pty_path) == held_by_the_fake + 1
         await poller.aclose()

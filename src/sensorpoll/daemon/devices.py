@@ -25,8 +25,8 @@ def make_driver(config: DeviceConfig, buses: Buses) -> Driver[DeviceConfig]:
     return driver_class(config.driver)(config, buses)
 
 
-class Poller:
-    """Every device's poller, built from settings and rebuilt in place on reload."""
+class Devices:
+    """Every configured device's poller, built from settings and rebuilt in place on reload."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

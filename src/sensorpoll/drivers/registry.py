@@ -76,3 +76,15 @@ def driver_class(name: str) -> type[Driver[DeviceConfig]]:
 def config_model(name: str) -> type[DeviceConfig]:
     """The config model that validates a `driver: name` device section."""
     return driver_class(name).config_model
+
+
+def config_models() -> list[type[DeviceConfig]]:
+    """The config model of every driver that loads; one that does not is logged and left out
+    (`sensorpoll schema` still describes the others)."""
+    models = []
+    for name in names():
+        try:
+            models.append(config_model(name))
+        except LookupError as exc:
+            log.warning("%s", exc)
+    return models

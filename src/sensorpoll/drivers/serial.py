@@ -291,7 +291,7 @@ class SerialDriver(Driver[SerialConfig]):
 
         if not devices:
             return False
-        await serve(devices, out=announce)
+        await serve(devices, announce=announce)
         return True
 
     def __init__(self, config: SerialConfig, buses: Buses) -> None:

@@ -20,6 +20,7 @@ from sensorpoll.config.schema import (
     ValueKind,
 )
 from sensorpoll.config.types import Duration
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.simulated import Signal
 
 PROTOCOL = "ascii-instrument"  # BusSpec protocol: a port is ASCII or Modbus, never both
@@ -225,7 +226,9 @@ def bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]
     ]
     if line_time > deadline:
         lines.append(
-            f"warning: serial bus {first.port}: its devices queue one after another and need "
-            f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
+            ReportWarning(
+                f"serial bus {first.port}: its devices queue one after another and need "
+                f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
+            )
         )
     return lines

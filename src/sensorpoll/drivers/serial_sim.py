@@ -215,7 +215,7 @@ async def serve(
     devices: Sequence[SerialConfig],
     *,
     link_dir: Path | None = None,
-    out: Callable[[str], None] = _print_now,
+    announce: Callable[[str], None] = _print_now,
 ) -> None:
     """Serve `devices` on ptys until cancelled, printing `device -> /dev/pts/N` for each.
 
@@ -228,7 +228,7 @@ async def serve(
     simulator = SerialSimulator(devices, link_dir)
     try:
         for text in await simulator.start():
-            out(text)
+            announce(text)
         await asyncio.Event().wait()  # until cancelled (SIGTERM in the command)
     finally:
         await simulator.aclose()

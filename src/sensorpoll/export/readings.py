@@ -19,7 +19,7 @@ from sensorpoll.export.checks import metric_name, sample_name
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
-    format_values,
+    format_sample_values,
     labels_text,
 )
 
@@ -119,7 +119,7 @@ class ReadingPlan:
             flat, missing = self._values_in_order(results)
         else:  # not the devices of this config: match them by name
             flat, missing = self._values_by_name(results)
-        texts = format_values(flat)
+        texts = format_sample_values(flat)
         ok: dict[str, Mapping[str, Value]] = {}
         if self._has_strings:
             ok = {result.device: result.values for result in results if result.ok}

@@ -12,7 +12,7 @@ from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.export.cyclejson import iso_utc
 from sensorpoll.export.daemonmetrics import DaemonHistory
-from sensorpoll.export.table import format_value
+from sensorpoll.export.table import format_reading
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
@@ -71,7 +71,7 @@ def render_status_page(
         status = "up" if result.ok else "down"
         field_units = units.get(result.device, {})
         values = "".join(
-            f"<li>{escape(name)} = {escape(format_value(value, field_units.get(name)))}</li>"
+            f"<li>{escape(name)} = {escape(format_reading(value, field_units.get(name)))}</li>"
             for name, value in result.values.items()
         )
         values_cell = (
