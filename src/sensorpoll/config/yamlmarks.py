@@ -39,20 +39,30 @@ def _parser(text: str) -> Any:
     return _PyParser(text)  # pragma: no cover
 
 
+_YAML = "tag:yaml.org,2002:"
+_BOOL, _TIMESTAMP = _YAML + "bool", _YAML + "timestamp"
+# What a config holds: strings, numbers, true/false, null, lists and mappings. Other tags
+# (!!timestamp, !!binary, !!set, a custom !thing) would hand the validation objects it cannot
+# describe, so they are refused by name.
+_SCALAR_TAGS = frozenset(_YAML + name for name in ("str", "int", "float", "bool", "null"))
+_BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+
 class Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: only true/false, so `on`, `off`, `yes`, `no` (a
-    field named `on`, a parity of `no`) stay strings, as a reader of the file expects."""
+    field named `on`, a parity of `no`) stay strings, as a reader of the file expects; and no
+    implicit dates: `2026-03-01` is the string a label value or a command means."""
 
 
 Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _TIMESTAMP)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+Loader.add_implicit_resolver(_BOOL, _BOOL_TEXT, list("tTfF"))
+
+
+def _shown(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
 
 
 class YamlProblem(Exception):
@@ -137,7 +147,7 @@ class _Builder:
 
     def _check_tag(self, event: Any, default: str, path: KeyPath) -> None:
         if event.tag not in (None, "!", default):
-            raise YamlProblem(_line(event), path, f"unsupported tag {event.tag}")
+            raise YamlProblem(_line(event), path, _unsupported(event.tag))
 
     def _resolve(self, event: Any) -> str:
         tag: str = self._scalars.resolve(  # type: ignore[no-untyped-call]
@@ -149,6 +159,10 @@ class _Builder:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._resolve(event)
+        elif tag not in _SCALAR_TAGS:
+            raise YamlProblem(_line(event), path, _unsupported(tag))
+        elif tag == _BOOL and not _BOOL_TEXT.match(event.value):
+            raise YamlProblem(_line(event), path, f"!!bool {event.value!r}: only true or false")
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             value = self._scalars.construct_object(node, deep=True)
@@ -200,6 +214,13 @@ class _Builder:
                 for key, value in item.items():
                     result.setdefault(key, value)
         return result
+
+
+def _unsupported(tag: str) -> str:
+    return (
+        f"unsupported tag {_shown(tag)}: a config holds strings, numbers, true/false, null, "
+        "lists and mappings"
+    )
 
 
 def load_yaml(
