@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.export.sinks import JsonlSink
@@ -64,9 +67,22 @@ async def test_append_only_keeps_earlier_lines(tmp_path: Path) -> None:
     assert path.read_text().splitlines()[0] == '{"cycle": 0}'
 
 
-async def test_an_unwritable_path_does_not_stop_publishing(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    sink = JsonlSink(blocker / "r.jsonl")  # parent is a file: cannot be created
-    sink.publish(cycle(1))  # logged, not raised
-    await sink.aclose()
+async def test_an_unwritable_path_does_not_stop_publishing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("")  # a file where the sink's directory should be: cannot be created
+    path = blocker / "r.jsonl"
+    sink = JsonlSink(path)
+    with caplog.at_level(logging.INFO, logger="sensorpoll.export.sinks"):
+        await sink.start()
+        sink.publish(cycle(1))  # neither raises: polling goes on
+        sink.publish(cycle(2))
+        blocker.unlink()  # the operator fixes it
+        sink.publish(cycle(3))
+        await sink.aclose()
+    assert [json.loads(line)["cycle"] for line in path.read_text().splitlines()] == [3]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, "logged when it starts failing, not every cycle"
+    assert str(path) in errors[0].getMessage()
+    assert [r.getMessage() for r in caplog.records][-1] == f"writing {path} works again"

@@ -47,6 +47,13 @@ def _entry_points() -> dict[str, EntryPoint]:
     return found
 
 
+def rescan() -> None:
+    """Forget the drivers found so far: entry points are read once per process, so a package
+    installed (or put on sys.path) since is only seen after this."""
+    _entry_points.cache_clear()
+    driver_class.cache_clear()
+
+
 def names() -> list[str]:
     """Every driver name: built-ins, then third-party ones."""
     return [*BUILTIN, *sorted(n for n in _entry_points() if n not in BUILTIN)]
