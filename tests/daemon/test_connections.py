@@ -1,4 +1,4 @@
-"""Device connections over the daemon's life (issue 6): opened before polling, kept across a
+"""Device connections over the daemon's life: opened before polling, kept across a
 reload unless the device changed, closed at shutdown, and no misbehaving driver can hold up
 the exit. Watched through `driver: recording`, which logs open/read/close per instance."""
 

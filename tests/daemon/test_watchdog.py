@@ -1,5 +1,5 @@
 """A wedged poll loop must stop feeding the watchdog, so systemd kills and restarts it
-(PRODUCT.md: "a stalled loop gets restarted"). In-process: no simulated device can wedge a
+(docs/deploy.md, `WatchdogSec=`). In-process: no simulated device can wedge a
 cycle (every read has a deadline and poll_cycle a backstop), so the cycle itself is replaced
 by one that never ends, standing for a bug in the loop."""
 

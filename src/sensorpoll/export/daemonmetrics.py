@@ -138,7 +138,7 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
         ),
         _counter(
             "sensorpoll_device_errors_total",
-            "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
+            "Failed reads of the device, by short reason (timeout, connection, protocol, ...).",
             _gauge_lines("sensorpoll_device_errors_total", errors),
         ),
         _family(
