@@ -17,6 +17,7 @@ from sensorpoll.drivers.errors import (
     DeviceTimeout,
     ProtocolError,
 )
+from sensorpoll.drivers.modbus.compat import is_missing_answer
 
 
 class ModbusExceptionResponse(ProtocolError):
@@ -74,8 +75,7 @@ def _mapped(exc: Exception) -> DeviceError:
     if isinstance(exc, ConnectionException):
         return DeviceConnectionError(str(exc) or "not connected")
     if isinstance(exc, ModbusIOException):
-        # pymodbus reports a missing answer and a mismatched one with the same class
-        if "No response" in str(exc):
+        if is_missing_answer(exc):
             return DeviceTimeout(str(exc))
         return ProtocolError(str(exc))
     if isinstance(exc, ModbusException):
