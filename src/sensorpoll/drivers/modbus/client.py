@@ -17,10 +17,11 @@ from pymodbus.client import (
 )
 from pymodbus.framer import FramerType
 
-from sensorpoll.drivers.errors import DeviceConnectionError, ProtocolError
+from sensorpoll.drivers.errors import DeviceConnectionError, DeviceTimeout, ProtocolError
 from sensorpoll.drivers.modbus import compat
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse, map_exceptions
+from sensorpoll.drivers.modbus.wire import fails_crc
 
 # pymodbus logs every missed answer at ERROR; the poll loop already logs a device going down
 # and coming back once, so keep pymodbus quiet unless someone configured its logger.
@@ -33,7 +34,10 @@ REGISTER_TABLES = frozenset({"holding", "input"})
 
 
 def make_client(
-    config: ModbusConfig, timeout: float, on_connect: Callable[[bool], None] | None = None
+    config: ModbusConfig,
+    timeout: float,
+    on_connect: Callable[[bool], None] | None = None,
+    on_packet: Callable[[bool, bytes], bytes] | None = None,
 ) -> Any:
     """A pymodbus client for `config`'s line. retries=0 and no automatic reconnect: deadlines
     and reconnects are ours."""
@@ -42,6 +46,7 @@ def make_client(
         "retries": 0,
         "reconnect_delay": 0,
         "trace_connect": on_connect,
+        "trace_packet": on_packet,
     }
     if config.transport in ("rtu", "ascii"):
         framer = FramerType.RTU if config.transport == "rtu" else FramerType.ASCII
@@ -76,6 +81,14 @@ class Connection:
         self._reader: asyncio.Task[Any] | None = None  # the task waiting for an answer
         self._hung_up_on_reader = False
         self._ask: dict[str, Callable[..., Awaitable[Any]]] = {}
+        # RTU framing: what pymodbus last had in its receive buffer since the last request.
+        # pymodbus drops a frame whose CRC fails without a word, so the request times out;
+        # this tells that timeout apart (reason `crc`) from a unit that did not answer.
+        self._received = b""
+
+    def _on_packet(self, sending: bool, data: bytes) -> bytes:
+        self._received = b"" if sending else data
+        return data
 
     def _on_connect(self, up: bool) -> None:
         if up:
@@ -88,7 +101,13 @@ class Connection:
     @classmethod
     async def open(cls, config: ModbusConfig, answer_timeout: float) -> Connection:
         connection = cls()
-        client = connection._client = make_client(config, answer_timeout, connection._on_connect)
+        rtu_framed = config.transport in ("rtu", "rtu-over-tcp")
+        client = connection._client = make_client(
+            config,
+            answer_timeout,
+            connection._on_connect,
+            connection._on_packet if rtu_framed else None,
+        )
         try:
             with map_exceptions():
                 connected = await compat.connect(client)
@@ -124,6 +143,12 @@ class Connection:
             else:
                 async with asyncio.timeout(answer_timeout):
                     response = await self._request(table, address, count, unit, task)
+        except (TimeoutError, DeviceTimeout):
+            if self._received and fails_crc(self._received, unit, table, count):
+                raise ProtocolError(
+                    f"the answer failed its CRC check: {self._received.hex(' ')}", reason="crc"
+                ) from None
+            raise
         finally:
             self._reader = None
         return self._values(response, table, count)
