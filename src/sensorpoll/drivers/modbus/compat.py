@@ -50,7 +50,7 @@ def is_cancellation(exc: BaseException, task: asyncio.Task[Any] | None) -> bool:
     )
 
 
-def is_missing_answer(exc: ModbusIOException) -> bool:
+def is_missing_answer(exc: Exception) -> bool:
     """Whether a request failed because no answer came (rather than a mismatched one).
 
     pymodbus 3.12-3.16 raise ModbusIOException for both; only the text ("No response
