@@ -110,7 +110,7 @@ def test_a_regex_no_reply_can_match_is_a_simulation_error(tmp_path: Path) -> Non
         """
     )
     with pytest.raises(SimulationError, match="cannot print '-5' for field n"):
-        ReplyBuilder(device).reply({"n": -5.0})
+        ReplyBuilder(device, device.all_queries[0]).reply({"n": -5.0})
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
             "fields": [{"name": "v"}],
         }
     )
-    reply = ReplyBuilder(config).reply({"v": 12.0}).rstrip("\n")
+    reply = ReplyBuilder(config, config.all_queries[0]).reply({"v": 12.0}).rstrip("\n")
     match = re.fullmatch(parse, reply)
     assert match is not None, reply
     assert float(match.group("v")) == 12.0
@@ -170,8 +170,8 @@ THERMOMETER = SerialConfig.model_validate(
 
 @given(st.floats(min_value=-1e6, max_value=1e6), st.floats(min_value=-1e4, max_value=1e4))
 def test_simulated_replies_read_back_as_the_simulated_values(t1: float, t2: float) -> None:
-    reply = ReplyBuilder(THERMOMETER).reply({"t1": t1, "t2": t2})
-    values = ReplyParser(THERMOMETER).parse(reply)
+    reply = ReplyBuilder(THERMOMETER, THERMOMETER.all_queries[0]).reply({"t1": t1, "t2": t2})
+    values = ReplyParser(THERMOMETER.all_queries[0]).parse(reply)
     assert values["t1"] == pytest.approx(t1, abs=1e-6)
     assert values["t2"] == pytest.approx(t2, abs=1e-6)
 

@@ -1,6 +1,7 @@
-"""The one place pyserial and OS failures of a serial port become our `DeviceError` reasons.
+"""The one place pyserial, socket and instrument failures become our `DeviceError` reasons.
 
-The line wraps opening the port in `map_exceptions(SERIAL_ERRORS, port)`.
+The line wraps opening a port in `map_exceptions(SERIAL_ERRORS, port)` and connecting a
+socket in `map_exceptions(TCP_ERRORS, "host:port")`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sensorpoll.drivers.errors import (
     DeviceError,
     DeviceIOError,
     ExceptionTable,
+    described,
 )
 
 # errnos that mean "the port is not there (any more)", not "the transfer went wrong"
@@ -40,3 +42,16 @@ SERIAL_ERRORS: ExceptionTable = (
     ((serial.SerialException, OSError), _port_failure),
     (ValueError, lambda exc: DeviceIOError(str(exc))),  # pyserial's word for refused settings
 )
+
+
+TCP_ERRORS: ExceptionTable = (
+    (TimeoutError, lambda exc: DeviceConnectionError("connect timed out")),
+    # refused, reset, unreachable, name not resolved: the instrument cannot be reached
+    (OSError, lambda exc: DeviceConnectionError(described(exc))),
+)
+
+
+class InstrumentError(DeviceError):
+    """The instrument reported an error of its own (SCPI's error queue, `SYST:ERR?`)."""
+
+    reason = "instrument_error"
