@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 IDENTIFY_TIMEOUT = 0.5  # how long `identify` waits for the answer to *IDN?
 MAX_QUEUED_ERRORS = 10  # SYST:ERR? entries read per cycle, so the queue is empty afterwards
-DEFAULT_CONNECT_TIMEOUT = 1.0  # before the poller has set the deadline
 # A SCPI error-queue entry: `-113,"Undefined header"`, `+0,"No error"`, or a bare code.
 _ERROR_ENTRY = re.compile(r'\s*([+-]?\d+)\s*(?:,\s*"?(.*?)"?\s*)?')
 
@@ -108,12 +107,14 @@ class SerialDriver(Driver[SerialConfig]):
         return line
 
     @property
-    def _connect_timeout(self) -> float:
+    def _connect_timeout(self) -> float | None:
         # Half the deadline: a connect slower than that is a `connection` error, and the
         # other half is left for the queries.
-        return self.deadline / 2 if self.deadline is not None else DEFAULT_CONNECT_TIMEOUT
+        return self.deadline / 2 if self.deadline is not None else None
 
     async def open(self) -> None:
+        if self.config.is_tcp and self.deadline is None:
+            return  # connected by the first read, whose deadline bounds the connect
         async with self.bus.turn():
             line = await self._line()
             await line.ensure_open(self._connect_timeout)

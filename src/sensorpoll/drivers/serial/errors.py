@@ -7,6 +7,7 @@ socket in `map_exceptions(TCP_ERRORS, "host:port")`.
 from __future__ import annotations
 
 import errno
+import termios
 
 import serial
 
@@ -41,6 +42,8 @@ SERIAL_ERRORS: ExceptionTable = (
     (serial.PortNotOpenError, lambda exc: DeviceConnectionError(str(exc))),
     ((serial.SerialException, OSError), _port_failure),
     (ValueError, lambda exc: DeviceIOError(str(exc))),  # pyserial's word for refused settings
+    # line settings the port itself refuses (a pty with parity, on some kernels)
+    (termios.error, lambda exc: DeviceIOError(f"line settings refused: {described(exc)}")),
 )
 
 

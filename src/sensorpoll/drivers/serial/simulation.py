@@ -235,6 +235,7 @@ class SerialSimulator:
         by_port: dict[str, list[SimulatedInstrument]] = {}
         by_socket: dict[tuple[str, int], list[SimulatedInstrument]] = {}
         self.skipped: list[str] = []
+        self._order = {device.name: i for i, device in enumerate(devices)}
         for device in devices:
             if not device.is_tcp:
                 by_port.setdefault(str(device.port), []).append(SimulatedInstrument(device))
@@ -267,17 +268,18 @@ class SerialSimulator:
         for socket in self.sockets:
             for instrument in socket.instruments:
                 instrument.check()
-        shown: list[str] = list(self.skipped)
+        served: dict[str, str] = {}
         for port, line in self.lines.items():
             path = line.pty.open()
             where = f" (linked at {line.pty.link})" if line.pty.link is not None else ""
             for instrument in line.instruments:
-                shown.append(f"{instrument.config.name} -> {path}{where}  [config port {port}]")
+                served[instrument.config.name] = f"{path}{where}  [config port {port}]"
         for socket in self.sockets:
             address = await socket.start()
             for instrument in socket.instruments:
-                shown.append(f"{instrument.config.name} -> {address}")
-        return shown
+                served[instrument.config.name] = address
+        in_config_order = sorted(served, key=self._order.__getitem__)
+        return [*self.skipped, *(f"{name} -> {served[name]}" for name in in_config_order)]
 
     async def aclose(self) -> None:
         for line in self.lines.values():
