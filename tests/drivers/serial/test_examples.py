@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.drivers.serial.helpers import settings_from
 
 CONFIG = Path(__file__).parents[3] / "config"
 EXAMPLES = ["instruments-lxi.yaml", "instruments-queries.yaml", "instruments-handshake.yaml"]
@@ -56,3 +57,14 @@ async def test_the_example_reads_its_own_simulation(example: str, tmp_path: Path
     cycle = json.loads(out)
     assert [d["error"] for d in cycle["devices"]] == [None] * devices
     assert simulator.returncode == 0
+
+
+GUIDE = Path(__file__).parents[3] / "docs" / "serial.md"
+
+
+def test_the_guides_worked_examples_are_valid_configs() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", GUIDE.read_text(), re.S)
+    assert len(blocks) == 4
+    for block in blocks:
+        settings = settings_from("devices:\n" + block)
+        assert all(device.driver == "serial" for device in settings.devices)
