@@ -126,7 +126,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from sensorpoll import probe
+    from sensorpoll.drivers.modbus import probe
 
     return probe.run(args)
 
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="read raw Modbus registers once and print every decoding side by side",
     )
-    from sensorpoll.probe import add_arguments
+    from sensorpoll.drivers.modbus.probe import add_arguments
 
     add_arguments(probe)
     probe.set_defaults(func=cmd_probe)
