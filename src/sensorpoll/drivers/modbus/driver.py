@@ -65,6 +65,7 @@ def compile_step(config: ModbusConfig, request: Request) -> Step:
 
 class ModbusDriver(Driver[ModbusConfig]):
     config_model = ModbusConfig
+    reasons = ("timeout", "connection", "protocol")
 
     def __init__(self, config: ModbusConfig, buses: Buses) -> None:
         super().__init__(config, buses)
