@@ -11,6 +11,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, get_args
 
+from sensorpoll.drivers.modbus.float32 import shortest_float32
+
 DataType = Literal[
     "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool", "string"
 ]
@@ -91,7 +93,7 @@ def decode_raw(registers: list[int], data_type: DataType, order: ByteOrder = "AB
         text = data.split(b"\0", 1)[0].decode("utf-8", errors="replace")
         return text.rstrip(" ")
     value: int | float = struct.unpack(_FORMATS[data_type], _reorder(data, order))[0]
-    return value
+    return shortest_float32(value) if data_type == "float32" else value
 
 
 def scaled(value: int | float, scale: float, offset: float) -> int | float:
@@ -138,13 +140,14 @@ def compile_decoder(
     size = value_struct.size // 2
     words = struct.Struct(f">{size}H")
     unpack, pack = value_struct.unpack, words.pack
+    float32 = data_type == "float32"
 
     def raw(registers: Sequence[int]) -> int | float:
         regs = registers[::-1] if reverse else registers
         if swap:
             regs = [_swap(r) for r in regs]
         value: int | float = unpack(pack(*regs))[0]
-        return value
+        return shortest_float32(value) if float32 else value
 
     if scale == 1.0 and offset == 0.0:
         return raw
@@ -168,8 +171,11 @@ def compile_block_decoder(
         return None
     pack_big = struct.Struct(f">{registers}H").pack
     pack_little = struct.Struct(f"<{registers}H").pack
-    # (name, from the little-endian image, unpack_from, byte offset, scaled, scale, offset)
-    reads: list[tuple[str, bool, Callable[[bytes, int], tuple[Any, ...]], int, bool, float, float]]
+    # (name, from the little-endian image, unpack_from, byte offset, float32, scaled, scale,
+    # offset)
+    reads: list[
+        tuple[str, bool, Callable[[bytes, int], tuple[Any, ...]], int, bool, bool, float, float]
+    ]
     reads = []
     for name, begin, data_type, order, scale, offset in fields:
         order = canonical_byte_order(order)
@@ -180,7 +186,16 @@ def compile_block_decoder(
         value_struct = struct.Struct(("<" if reverse else ">") + _FORMATS[data_type][1:])
         plain = scale == 1.0 and offset == 0.0
         reads.append(
-            (name, reverse != swap, value_struct.unpack_from, 2 * begin, not plain, scale, offset)
+            (
+                name,
+                reverse != swap,
+                value_struct.unpack_from,
+                2 * begin,
+                data_type == "float32",
+                not plain,
+                scale,
+                offset,
+            )
         )
     need_big = not all(little for _, little, *_ in reads)
     need_little = any(little for _, little, *_ in reads)
@@ -188,8 +203,10 @@ def compile_block_decoder(
     def decode(block: Sequence[int], values: dict[str, Decoded]) -> None:
         big = pack_big(*block) if need_big else b""
         little = pack_little(*block) if need_little else b""
-        for name, from_little, unpack_from, at, scaled, scale, offset in reads:
+        for name, from_little, unpack_from, at, float32, scaled, scale, offset in reads:
             value = unpack_from(little if from_little else big, at)[0]
+            if float32:
+                value = shortest_float32(value)
             values[name] = value * scale + offset if scaled else value
 
     return decode
