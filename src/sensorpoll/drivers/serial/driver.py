@@ -29,6 +29,7 @@ class SerialDriver(Driver[SerialConfig]):
     """One instrument: sends its command on its port's line, parses the reply line."""
 
     config_model = SerialConfig
+    reasons = ("timeout", "connection", "parse")
 
     @classmethod
     async def simulate(cls, devices: list[SerialConfig], announce: Callable[[str], None]) -> bool:
