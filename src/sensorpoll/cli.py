@@ -64,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from sensorpoll.export.units import unit_warnings
     from sensorpoll.export.webconfig import load_web_config
 
     settings = load(args.config)
@@ -91,6 +92,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in registry.driver_class(name).check_report(devices, settings):
             warnings += line.startswith("warning:")
             print(line)
+    for line in unit_warnings(settings):
+        warnings += 1
+        print(line)
     if warnings:
         print(f"{warnings} warning{'s' * (warnings != 1)}")
     return EXIT_OK
