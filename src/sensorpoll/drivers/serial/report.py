@@ -35,7 +35,8 @@ def bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]
     deadline = min(settings.deadline(d) for d in devices)
     lines = [
         f"serial bus {first.port} ({first.baudrate} {first.bytesize}{first.parity}"
-        f"{first.stopbits:g}): {len(devices)} device(s), ~{line_time * 1000:.0f} ms of "
+        f"{first.stopbits:g}): {len(devices)} device{'s' * (len(devices) != 1)}, "
+        f"~{line_time * 1000:.0f} ms of "
         f"transfer per cycle (commands + ~{ASSUMED_REPLY_BYTES}-byte replies, without the "
         f"instruments' own response time) of a {settings.interval:g}s interval"
     ]
