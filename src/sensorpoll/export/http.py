@@ -22,6 +22,7 @@ from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
+from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
 from sensorpoll.export.statuspage import render_status_page
 from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
@@ -55,7 +56,8 @@ class HttpExporter:
         self._auth: BasicAuth | None = None
         self._load_web_config(settings)  # a ConfigError here stops the start (exit 78)
         self._plan = ReadingPlan(settings)
-        self._history = DaemonHistory()
+        self._history = DaemonHistory(settings)
+        self._process = ProcessMetrics()
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
@@ -95,7 +97,7 @@ class HttpExporter:
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
-        exposition = render_exposition(cycle, self._plan, self._history)
+        exposition = render_exposition(cycle, self._plan, self._history, self._process)
         self._published = Published(cycle, exposition)
 
     async def reopen(self) -> None:
@@ -113,7 +115,7 @@ class HttpExporter:
         except ConfigError as exc:
             log.error("web config not reloaded, keeping the previous one:\n%s", exc)
         self._plan = ReadingPlan(settings)
-        self._history.keep_only(d.name for d in settings.devices)
+        self._history.configure(settings)
         self.settings = settings
 
     async def aclose(self) -> None:
@@ -134,8 +136,10 @@ class HttpExporter:
 
     async def _get_metrics(self, request: web.Request) -> web.Response:
         published = self._published
-        if published is None:
-            return _not_yet()
+        if published is not None:
+            exposition = published.exposition
+        else:  # before the first cycle: the process, the build and the counters at 0
+            exposition = render_exposition(None, self._plan, self._history, self._process)
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
@@ -144,7 +148,7 @@ class HttpExporter:
         }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
-        body = published.exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+        body = exposition.body(openmetrics=openmetrics, gzipped=gzipped)
         return web.Response(body=body, headers=headers)
 
     async def _get_cycle(self, request: web.Request) -> web.Response:
