@@ -5,6 +5,7 @@ may ask for: text or OpenMetrics, plain or gzip. Scrapes are served these bytes 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
@@ -47,8 +48,14 @@ class Exposition:
         return OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
 
 
-def render_exposition(cycle: Cycle, plan: ReadingPlan, history: DaemonHistory) -> Exposition:
-    """Readings of the devices that succeeded, then sensorpoll's own metrics."""
-    families = (*plan.render(cycle), *render_daemon_metrics(cycle, history))
+def render_exposition(
+    cycle: Cycle,
+    plan: ReadingPlan,
+    history: DaemonHistory,
+    extra: Sequence[FamilyText] = (),
+) -> Exposition:
+    """Readings of the devices that succeeded, then sensorpoll's own metrics, then `extra`
+    (the sinks' metrics)."""
+    families = (*plan.render(cycle), *render_daemon_metrics(cycle, history), *extra)
     text = b"".join([part for f in families for part in (f.text_header, f.samples)])
     return Exposition(cycle.number, families, text)
