@@ -53,8 +53,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
-    exporter = HttpExporter(settings, listen=args.listen)
-    daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
+    sinks = Sinks(settings)
+    exporter = HttpExporter(settings, listen=args.listen, sink_stats=sinks.stats)
+    # sinks first: the exposition of a cycle then counts what the sinks dropped of it
+    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config))
     try:
         run_daemon(daemon)
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
