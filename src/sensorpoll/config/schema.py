@@ -26,6 +26,7 @@ from pydantic import (
 from sensorpoll.config.types import (
     DeviceName,
     Duration,
+    Interval,
     Labels,
     MetricName,
     PositiveDuration,
@@ -295,7 +296,7 @@ SinkSettings = Annotated[
 class Settings(Model):
     """The whole validated config file."""
 
-    interval: PositiveDuration = 1.0
+    interval: Interval = 1.0
     timeout: Duration | None = None  # None: 80% of the interval
     http: HttpSettings = Field(default_factory=HttpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
