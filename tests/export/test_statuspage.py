@@ -10,7 +10,7 @@ from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.statuspage import PAGE_SIZE, format_number, render_status_page
 from sensorpoll.export.trends import POINTS, WINDOW, Trends
-from sensorpoll.export.units import display_unit
+from sensorpoll.export.unitsymbols import display_unit
 from tests.export.helpers import settings_from
 
 
@@ -119,7 +119,7 @@ def test_many_devices_are_paged_and_the_down_ones_linked_from_every_page() -> No
         for i in range(60)
     )
     cycle = Cycle(1, 1_800_000_000.0, 1.0, 0.01, results)
-    trends, history = Trends(settings), DaemonHistory()
+    trends, history = Trends(settings), DaemonHistory(settings)
     history.observe(cycle)
     first = render_status_page(cycle, settings, history, trends, 1_800_000_001.0)
     third = render_status_page(cycle, settings, history, trends, 1_800_000_001.0, page=3)
@@ -132,5 +132,5 @@ def test_many_devices_are_paged_and_the_down_ones_linked_from_every_page() -> No
 
 def test_before_the_first_cycle_the_page_says_so() -> None:
     settings = settings_from(CONFIG)
-    page = render_status_page(None, settings, DaemonHistory(), Trends(settings), 0.0)
+    page = render_status_page(None, settings, DaemonHistory(settings), Trends(settings), 0.0)
     assert "No cycle has completed yet." in page

@@ -84,6 +84,16 @@ class DeviceConfig(Model):
         """The shared line this device is on, or None if it has a connection of its own."""
         return None
 
+    @field_validator("labels")
+    @classmethod
+    def _no_reason_label(cls, labels: dict[str, str]) -> dict[str, str]:
+        if "reason" in labels:
+            raise ValueError(
+                "label name 'reason' is reserved on devices: sensorpoll_device_errors_total "
+                "uses it for the failure reason"
+            )
+        return labels
+
     @field_validator("fields")
     @classmethod
     def _unique_field_names(cls, fields: tuple[FieldConfig, ...]) -> tuple[FieldConfig, ...]:

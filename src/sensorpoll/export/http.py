@@ -22,6 +22,7 @@ from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
+from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
 from sensorpoll.export.sinkmetrics import SinkStats, render_sink_metrics
 from sensorpoll.export.statuspage import status_page_parts
@@ -63,7 +64,8 @@ class HttpExporter:
         self._auth: BasicAuth | None = None
         self._load_web_config(settings)  # a ConfigError here stops the start (exit 78)
         self._plan = ReadingPlan(settings)
-        self._history = DaemonHistory()
+        self._history = DaemonHistory(settings)
+        self._process = ProcessMetrics()
         self._trends = Trends(settings)  # the status page's sparklines
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
@@ -106,7 +108,7 @@ class HttpExporter:
         self._history.observe(cycle)
         self._trends.observe(cycle)
         sinks = render_sink_metrics(self._sink_stats())
-        exposition = render_exposition(cycle, self._plan, self._history, sinks)
+        exposition = render_exposition(cycle, self._plan, self._history, self._process, sinks)
         self._published = Published(cycle, exposition)
 
     async def reopen(self) -> None:
@@ -124,7 +126,7 @@ class HttpExporter:
         except ConfigError as exc:
             log.error("web config not reloaded, keeping the previous one:\n%s", exc)
         self._plan = ReadingPlan(settings)
-        self._history.keep_only(d.name for d in settings.devices)
+        self._history.configure(settings)
         if settings.interval != self.settings.interval:  # another slot size: start afresh
             self._trends = Trends(settings)
         else:
@@ -149,8 +151,11 @@ class HttpExporter:
 
     async def _get_metrics(self, request: web.Request) -> web.Response:
         published = self._published
-        if published is None:
-            return _not_yet()
+        if published is not None:
+            exposition = published.exposition
+        else:  # before the first cycle: the process, the build and the counters at 0
+            sinks = render_sink_metrics(self._sink_stats())
+            exposition = render_exposition(None, self._plan, self._history, self._process, sinks)
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
@@ -159,7 +164,7 @@ class HttpExporter:
         }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
-        body = published.exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+        body = exposition.body(openmetrics=openmetrics, gzipped=gzipped)
         return web.Response(body=body, headers=headers)
 
     async def _get_cycle(self, request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from sensorpoll.drivers.base import Value
 from sensorpoll.export.daemonmetrics import DaemonHistory, DeviceHistory
 from sensorpoll.export.sparkline import sparkline
 from sensorpoll.export.trends import WINDOW, Trends
-from sensorpoll.export.units import display_unit
+from sensorpoll.export.unitsymbols import display_unit
 
 PAGE_SIZE = 25  # devices a page: a page stays quick to render and to scroll on a phone
 DOWN_LINKS = 10  # down devices linked from the summary when there are several pages
