@@ -97,8 +97,7 @@ class Line:
         transport = await self._connect(protocol, connect_timeout)
         self._transport, self._protocol = transport, protocol
         self.prepared.clear()
-        self._owed = None
-        self._silent.clear()
+        self._forget_debts()
         if self._was_lost:
             log.info("%s %s reopened", self.kind, self.port)
         self._was_lost = False
@@ -162,6 +161,11 @@ class Line:
 
     def _discard_pending(self, transport: asyncio.Transport) -> None:
         """Drop what the operating system holds but has not delivered yet, where it can."""
+
+    def _forget_debts(self) -> None:
+        """A reopened port owes nothing, and every instrument on it gets a fresh chance."""
+        self._owed = None
+        self._silent.clear()
 
     async def exchange(
         self,
@@ -332,7 +336,14 @@ class TcpLine(Line):
         return transport
 
     def _timed_out(self, command: bytes, late_reply_wait: float) -> None:
+        # Remembered across the reconnect, so a dead instrument behind a device server lets
+        # its neighbours go first (see `unanswered`) until it answers again.
+        self._silent.add(command)
         transport = self._transport
         if transport is not None:
             log.debug("%s: no answer before the deadline; dropping the connection", self.port)
             transport.abort()
+
+    def _forget_debts(self) -> None:
+        # The fresh connection carries no late answer; who went unanswered still holds.
+        self._owed = None
