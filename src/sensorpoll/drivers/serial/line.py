@@ -6,6 +6,7 @@ With `errors.py`, the only module that speaks pyserial(-asyncio-fast) and opens 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -45,7 +46,7 @@ class _LineProtocol(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-class Line:
+class Line(abc.ABC):
     """One line, opened on demand and reopened after it goes away; the Bus's connection.
 
     Keeps what is true of the line rather than of one device: received bytes, which devices
@@ -129,10 +130,11 @@ class Line:
             raise DeviceConnectionError(f"{self.port}: {protocol.lost}")
         return transport, protocol
 
+    @abc.abstractmethod
     async def _connect(
         self, protocol: _LineProtocol, connect_timeout: float | None
     ) -> asyncio.Transport:
-        raise NotImplementedError
+        """Open the port or socket with `protocol` receiving its bytes."""
 
     def _timed_out(self, command: bytes, late_reply_wait: float) -> None:
         """A deadline cancelled `command`'s exchange after it was sent: its answer is owed
@@ -161,6 +163,7 @@ class Line:
 
     def _discard_pending(self, transport: asyncio.Transport) -> None:
         """Drop what the operating system holds but has not delivered yet, where it can."""
+        return  # a socket delivers everything it holds to the protocol: nothing left to drop
 
     def _forget_debts(self) -> None:
         """A reopened port owes nothing, and every instrument on it gets a fresh chance."""
