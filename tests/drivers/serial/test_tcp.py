@@ -282,3 +282,17 @@ async def test_a_dead_instrument_behind_a_device_server_does_not_take_its_neighb
     # the first cycle: m2 queued behind m1 for all of the deadline; from then on m1 waits
     assert [result(c, "m2")[0] for c in cycles[1:]] == [None] * 3
     assert all(result(c, "m1")[0] == "timeout" for c in cycles)
+
+
+async def test_a_connection_the_instrument_closed_between_reads_is_reopened_at_once() -> None:
+    port = free_port()
+    async with (
+        FakeSocket(port, fixed(b"7\n")) as instrument,
+        polling(config(dmm(port))) as poller,
+    ):
+        first = await poller.cycle()
+        await instrument.hang_up()  # an LXI instrument closing an idle socket
+        await asyncio.sleep(0.05)  # the close reaches us before the next read
+        second = await poller.cycle()
+    assert [result(c) for c in (first, second)] == [(None, {"dc_voltage": 7})] * 2
+    assert instrument.connections == 2
