@@ -86,7 +86,7 @@ async def test_serve_prints_each_device_and_its_pty(tmp_path: Path) -> None:
             printed.set()
 
     devices = devices_of(lab(Path("/dev/ttyACM0"), Path("/dev/ttyUSB0")))
-    task = asyncio.create_task(serve(devices, link_dir=tmp_path, out=out))
+    task = asyncio.create_task(serve(devices, link_dir=tmp_path, announce=out))
     await asyncio.wait_for(printed.wait(), 2)
     links = link_targets(tmp_path)
     task.cancel()

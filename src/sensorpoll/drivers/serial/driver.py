@@ -56,7 +56,7 @@ class SerialDriver(Driver[SerialConfig]):
         """`sensorpoll simulate`: serial instruments on ptys, TCP ones on loopback sockets."""
         if not devices:
             return False
-        return await serve(devices, out=announce)
+        return await serve(devices, announce=announce)
 
     def __init__(self, config: SerialConfig, buses: Buses) -> None:
         super().__init__(config, buses)
