@@ -135,7 +135,7 @@ def test_check_reports_each_ports_line_time_and_warns_when_it_exceeds_the_deadli
     settings = settings_from("interval: 2s\ntimeout: 1s\n" + slow)
     devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
     report = SerialDriver.check_report(devices, settings)
-    assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device(s), ~")
+    assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device, ~")
     assert report[1].startswith("warning: serial bus /dev/ttyUSB0")
 
 
@@ -276,7 +276,7 @@ def test_check_reports_the_queries_of_each_line() -> None:
     devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
     report = SerialDriver.check_report(devices, settings)
     assert "transfer per cycle for 3 queries" in report[0]  # two queries and SYST:ERR?
-    assert report[1].startswith("tcp 10.0.0.40:5025: 1 device(s), 1 query per cycle")
+    assert report[1].startswith("tcp 10.0.0.40:5025: 1 device, 1 query per cycle")
     assert "set by the instrument" in report[1]
 
 

@@ -51,6 +51,7 @@ class SerialDriver(Driver[SerialConfig]):
     """One instrument: runs its queries on its line, parses the replies."""
 
     config_model = SerialConfig
+    reasons = ("timeout", "connection", "parse")
 
     @classmethod
     async def simulate(cls, devices: list[SerialConfig], announce: Callable[[str], None]) -> bool:

@@ -50,13 +50,17 @@ def _queries(count: int) -> str:
     return f"{count} {'query' if count == 1 else 'queries'}"
 
 
+def _devices(count: int) -> str:
+    return f"{count} device{'s' * (count != 1)}"
+
+
 def socket_report(devices: Sequence[SerialConfig]) -> list[str]:
     """`sensorpoll check`'s line for one host:port: devices and queries; no time estimate,
     since no baud rate applies to a socket."""
     first = devices[0]
     queries = sum(queries_per_cycle(d) for d in devices)
     return [
-        f"tcp {first.line_name}: {len(devices)} device(s), {_queries(queries)} per cycle, one "
+        f"tcp {first.line_name}: {_devices(len(devices))}, {_queries(queries)} per cycle, one "
         "at a time; the time they take is set by the instrument (and any serial line behind a "
         "device server), not estimated"
     ]
@@ -73,7 +77,7 @@ def bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]
     deadline = min(settings.deadline(d) for d in devices)
     lines = [
         f"serial bus {first.port} ({first.baudrate} {first.bytesize}{first.parity}"
-        f"{first.stopbits:g}): {len(devices)} device(s), ~{line_time * 1000:.0f} ms of "
+        f"{first.stopbits:g}): {_devices(len(devices))}, ~{line_time * 1000:.0f} ms of "
         f"transfer per cycle for {_queries(queries)} (commands + ~{ASSUMED_REPLY_BYTES}-byte "
         f"replies, without the instruments' own response time) of a {settings.interval:g}s "
         "interval"
