@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Annotated, Any, Union, get_args
 
 from pydantic import Field, create_model
@@ -18,13 +19,22 @@ def _has_literal_driver(model: type[DeviceConfig]) -> bool:
     return bool(get_args(annotation)) and all(isinstance(a, str) for a in get_args(annotation))
 
 
-def config_json_schema() -> dict[str, Any]:
+def installed_models() -> list[type[DeviceConfig]]:
+    """The config model of every driver that loads."""
     models: list[type[DeviceConfig]] = []
     for name in registry.names():
         try:
             models.append(registry.config_model(name))
         except LookupError as exc:
             log.warning("%s", exc)
+    return models
+
+
+def config_json_schema(models: Sequence[type[DeviceConfig]] | None = None) -> dict[str, Any]:
+    """The schema of a config whose devices are each one of `models` (default: every
+    installed driver's)."""
+    if models is None:
+        models = installed_models()
     device: Any = Union[tuple(models)]  # noqa: UP007 - built at run time from a list
     if len(models) > 1 and all(_has_literal_driver(m) for m in models):
         device = Annotated[device, Field(discriminator="driver")]
@@ -32,7 +42,10 @@ def config_json_schema() -> dict[str, Any]:
         "SensorpollConfig",
         __base__=Settings,
         __doc__="sensorpoll configuration file",
-        devices=(tuple[device, ...], Field(min_length=1)),
+        devices=(
+            tuple[device, ...],
+            Field(min_length=1, description=Settings.model_fields["devices"].description),
+        ),
     )
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

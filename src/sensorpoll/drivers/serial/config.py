@@ -82,10 +82,26 @@ class SerialField(FieldConfig):
         description="what the text means: number (default), bool (1/0, true/false, on/off, "
         "yes/no) or string",
     )
-    index: NonNegativeInt | None = None  # with `split`: which column, counted from 0
-    scale: float = 1.0  # value = number * scale + offset
-    offset: float = 0.0
-    simulate: Signal | None = None
+    index: NonNegativeInt | None = Field(
+        None,
+        description="With `split`: which column of the reply this field is, counted from 0.",
+        examples=[2],
+    )
+    scale: float = Field(
+        1.0,
+        description="Multiplies the number read: value = number * scale + offset.",
+        examples=[100],
+    )
+    offset: float = Field(
+        0.0, description="Added after `scale`: value = number * scale + offset.", examples=[-273.15]
+    )
+    simulate: Signal | None = Field(
+        None,
+        description=(
+            "What `sensorpoll simulate` answers for this field: a constant `value` or a `waveform`."
+        ),
+        examples=[{"value": 21.5}],
+    )
 
     @property
     def kind(self) -> ValueKind:
@@ -116,25 +132,100 @@ class SerialField(FieldConfig):
 class SerialConfig(DeviceConfig):
     """An ASCII request/response instrument on a serial line (RS-232, RS-485, USB serial)."""
 
-    driver: Literal["serial"] = "serial"
-    port: str = Field(min_length=1)  # devices naming the same port share one line and queue
-    baudrate: PositiveInt = 9600
-    bytesize: Literal[5, 6, 7, 8] = 8
-    parity: Literal["N", "E", "O", "M", "S"] = "N"
-    stopbits: StopBits = 1
-    command: NonEmptyEscaped  # sent as is, e.g. "MEAS?\r\n" or "#01\r" on RS-485
-    terminator: NonEmptyEscaped = "\n"  # ends a reply; whitespace around a reply is stripped
-    encoding: str = "ascii"
-    echo: bool = False  # the instrument echoes the command before its reply: skip the echo
-    init: tuple[NonEmptyEscaped, ...] = ()  # sent once after each (re)open, e.g. "*RST"
-    init_delay: Duration = 0.1  # pause after each init command; its answers are discarded
-    identify: bool = False  # send "*IDN?" once after each (re)open and log the answer
+    driver: Literal["serial"] = Field(
+        "serial",
+        description=(
+            "`serial`: an ASCII request/response instrument (SCPI, Lakeshore, "
+            "Pfeiffer, RS-485 modules)."
+        ),
+    )
+    port: str = Field(
+        min_length=1,
+        description=(
+            "The serial device; instruments naming the same port share one line and "
+            "take turns, one command at a time."
+        ),
+        examples=["/dev/ttyUSB0"],
+    )
+    baudrate: PositiveInt = Field(
+        9600,
+        description="Serial line speed; must agree across a port's instruments.",
+        examples=[9600],
+    )
+    bytesize: Literal[5, 6, 7, 8] = Field(8, description="Data bits: 5, 6, 7 or 8.", examples=[7])
+    parity: Literal["N", "E", "O", "M", "S"] = Field(
+        "N",
+        description="Parity: N (none), E (even), O (odd), M (mark) or S (space).",
+        examples=["O"],
+    )
+    stopbits: StopBits = Field(1, description="Stop bits: 1, 1.5 or 2.", examples=[1])
+    command: NonEmptyEscaped = Field(
+        description=(
+            "The command sent each cycle, as is; `\\r`, `\\n`, `\\t`, `\\0` and `\\xHH` "
+            "are decoded in any YAML quoting."
+        ),
+        examples=["MEAS?\\r\\n"],
+    )
+    terminator: NonEmptyEscaped = Field(
+        "\n",
+        description=("What ends the instrument's reply; whitespace around the reply is stripped."),
+        examples=["\\r\\n"],
+    )
+    encoding: str = Field(
+        "ascii",
+        description="How text is encoded on the line (a Python codec name).",
+        examples=["latin-1"],
+    )
+    echo: bool = Field(
+        False,
+        description="The instrument echoes each command before its reply: skip the echo.",
+        examples=[True],
+    )
+    init: tuple[NonEmptyEscaped, ...] = Field(
+        (),
+        description=(
+            "Commands sent once after each (re)open of the port, e.g. `*RST`; their "
+            "answers are discarded; the command's line ending is appended when one "
+            "lacks it."
+        ),
+        examples=[["*CLS", "UNIT K"]],
+    )
+    init_delay: Duration = Field(
+        0.1, description="Pause after each `init` command.", examples=["200ms"]
+    )
+    identify: bool = Field(
+        False,
+        description="Send `*IDN?` once after each (re)open and log the answer.",
+        examples=[True],
+    )
     # After a timed-out read, the next command on the port waits this long at most for the
     # late answer (and drops it), so it is never taken for the next command's reply.
-    late_reply_wait: Duration = 0.5
-    parse: str | None = None  # regex; its named groups are the fields; must match the whole reply
-    split: NonEmptyEscaped | None = None  # or: split the reply at this text, `index` per field
-    fields: tuple[SerialField, ...] = Field(min_length=1)
+    late_reply_wait: Duration = Field(
+        0.5,
+        description=(
+            "After a timed-out read, how long the next command on the port waits at "
+            "most for the late answer (and drops it), so it is never taken for the "
+            "next command's reply."
+        ),
+        examples=["1s"],
+    )
+    parse: str | None = Field(
+        None,
+        description=(
+            "A regular expression that must match the whole reply; its named groups are the fields."
+        ),
+        examples=["(?P<t1>-?[\\d.]+),(?P<t2>-?[\\d.]+)"],
+    )
+    split: NonEmptyEscaped | None = Field(
+        None,
+        description=(
+            "Instead of `parse`: split the reply at this text and take each field's `index`."
+        ),
+        examples=[","],
+    )
+    fields: tuple[SerialField, ...] = Field(
+        min_length=1, description="The values in the instrument's reply."
+    )
 
     @property
     def line_ending(self) -> str:
