@@ -53,8 +53,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
-    exporter = HttpExporter(settings, listen=args.listen)
-    daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
+    sinks = Sinks(settings)
+    exporter = HttpExporter(settings, listen=args.listen, sink_stats=sinks.stats)
+    # sinks first: the exposition of a cycle then counts what the sinks dropped of it
+    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config))
     try:
         run_daemon(daemon)
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
@@ -132,7 +134,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from sensorpoll import probe
+    from sensorpoll.drivers.modbus import probe
 
     return probe.run(args)
 
@@ -224,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe = command(
         "probe", [common], "read raw Modbus registers once and print every decoding side by side"
     )
-    from sensorpoll.probe import add_arguments
+    from sensorpoll.drivers.modbus.probe import add_arguments
 
     add_arguments(probe)
     probe.set_defaults(func=cmd_probe)

@@ -5,6 +5,7 @@ may ask for: text or OpenMetrics, plain or gzip. Scrapes are served these bytes 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
@@ -65,10 +66,12 @@ def render_exposition(
     plan: ReadingPlan,
     history: DaemonHistory,
     process: ProcessMetrics | None = None,
+    extra: Sequence[FamilyText] = (),
 ) -> Exposition:
-    """Readings of the devices that succeeded, then sensorpoll's own metrics, then the
-    process's. Without a cycle (none has completed yet): sensorpoll's and the process's only."""
+    """Readings of the devices that succeeded, then sensorpoll's own metrics, then `extra`
+    (the sinks' metrics), then the process's. Without a cycle (none has completed yet):
+    sensorpoll's, the sinks' and the process's only."""
     readings = plan.render(cycle) if cycle is not None else []
-    families = (*readings, *render_daemon_metrics(cycle, history))
+    families = (*readings, *render_daemon_metrics(cycle, history), *extra)
     text = b"".join([part for f in families for part in (f.text_header, f.samples)])
     return Exposition(cycle.number if cycle is not None else 0, families, text, process)

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
+from sensorpoll.export.sinkmetrics import SinkStats, render_sink_metrics
 from sensorpoll.export.statuspage import render_status_page
 from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
 
@@ -49,8 +50,14 @@ class Published:
 class HttpExporter:
     """Publisher that renders each cycle once and serves it over HTTP."""
 
-    def __init__(self, settings: Settings, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        listen: str | None = None,
+        sink_stats: Callable[[], Sequence[SinkStats]] = tuple,
+    ) -> None:
         self.settings = settings
+        self._sink_stats = sink_stats  # the sinks' counters, exported with each cycle
         self.listen = listen or settings.http.listen
         self._web: LoadedWebConfig | None = None
         self._auth: BasicAuth | None = None
@@ -97,7 +104,8 @@ class HttpExporter:
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
-        exposition = render_exposition(cycle, self._plan, self._history, self._process)
+        sinks = render_sink_metrics(self._sink_stats())
+        exposition = render_exposition(cycle, self._plan, self._history, self._process, sinks)
         self._published = Published(cycle, exposition)
 
     async def reopen(self) -> None:

@@ -10,12 +10,7 @@ from hypothesis import strategies as st
 
 from sensorpoll.config import Settings
 from sensorpoll.daemon.cycle import Cycle
-from sensorpoll.drivers.modbus.codec import (
-    compile_block_decoder,
-    compile_decoder,
-    decode_raw,
-    encode,
-)
+from sensorpoll.drivers.modbus.codec import FieldLayout, compile_decoder, decode_raw, encode
 from sensorpoll.drivers.modbus.float32 import shortest_float32
 from sensorpoll.export.cyclejson import cycle_to_json
 from sensorpoll.export.daemonmetrics import DaemonHistory
@@ -38,13 +33,13 @@ def significant_digits(value: float) -> int:
 def test_a_float32_decodes_to_its_shortest_decimal_on_every_decode_path() -> None:
     for value, expected in ((0.1, "0.1"), (229.18755, "229.18755"), (-1e-45, "-1e-45")):
         registers = encode(value, "float32", "CDAB")
-        block = compile_block_decoder([("v", 0, "float32", "CDAB", 1.0, 0.0)], 2)
-        assert block is not None
         values: dict[str, object] = {}
-        block(registers, values)
+        compile_decoder([FieldLayout("v", 0, "float32", "CDAB")], 2)(registers, values)
+        scaled: dict[str, object] = {}
+        compile_decoder([FieldLayout("v", 0, "float32", "CDAB", 10.0)], 2)(registers, scaled)
         assert repr(decode_raw(registers, "float32", "CDAB")) == expected
-        assert repr(compile_decoder("float32", "CDAB")(registers)) == expected
         assert repr(values["v"]) == expected
+        assert scaled["v"] == float(expected) * 10.0
 
 
 @given(st.floats(width=32, allow_nan=False, allow_infinity=False))
