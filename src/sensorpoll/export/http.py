@@ -146,8 +146,9 @@ class HttpExporter:
         published = self._published
         if published is not None:
             exposition = published.exposition
-        else:  # before the first cycle: the process, the build and the counters at 0
-            exposition = render_exposition(None, self._plan, self._history, self._process)
+        else:  # before the first cycle: the process, the build, the sinks, the counters at 0
+            sinks = render_sink_metrics(self._sink_stats())
+            exposition = render_exposition(None, self._plan, self._history, self._process, sinks)
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
