@@ -153,7 +153,7 @@ class HttpExporter:
         published = self._published
         if published is not None:
             exposition = published.exposition
-        else:  # before the first cycle: the process, the build and the counters at 0
+        else:  # before the first cycle: the process, the build, the sinks, the counters at 0
             sinks = render_sink_metrics(self._sink_stats())
             exposition = render_exposition(None, self._plan, self._history, self._process, sinks)
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
