@@ -40,21 +40,33 @@ def load(path: Path) -> Settings:
 
 
 def _config_error(exc: ConfigError) -> int:
-    for problem in exc.problems:
-        print(problem, file=sys.stderr)
+    from sensorpoll.daemon.journal import ERR_PREFIX, stderr_is_journal
+
+    # The problems are the message, not log records: printed as they are for a terminal, each
+    # line at priority err for journald (else `journalctl -p err` shows only "Failed to start").
+    prefix = ERR_PREFIX if stderr_is_journal() else ""
     count = len(exc.problems)
-    print(f"configuration invalid: {count} problem{'s' * (count != 1)}", file=sys.stderr)
+    summary = f"configuration invalid: {count} problem{'s' * (count != 1)}"
+    for line in "\n".join([*map(str, exc.problems), summary]).split("\n"):
+        print(prefix + line, file=sys.stderr)
     return EXIT_CONFIG
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sensorpoll.daemon.lastreload import LastReload
     from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
     from sensorpoll.export.http import HttpExporter
     from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
-    exporter = HttpExporter(settings, listen=args.listen)
-    daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
+    last_reload = LastReload.at_start()
+    exporter = HttpExporter(settings, listen=args.listen, last_reload=last_reload)
+    daemon = Daemon(
+        settings,
+        [exporter, Sinks(settings)],
+        lambda: load(args.config),
+        last_reload=last_reload,
+    )
     try:
         run_daemon(daemon)
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)

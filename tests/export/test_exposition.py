@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from sensorpoll.config import Settings
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.readings import ReadingPlan
@@ -51,7 +52,7 @@ def render(settings: Settings, *cycles: Cycle) -> Exposition:
     exposition = None
     for cycle in cycles:
         history.observe(cycle)
-        exposition = render_exposition(cycle, plan, history)
+        exposition = render_exposition(cycle, plan, history, LastReload.at_start())
     assert exposition is not None
     return exposition
 
@@ -183,7 +184,7 @@ def test_every_family_has_help_and_type() -> None:
     lines = exposition.text.decode().splitlines()
     typed = [line.split()[2] for line in lines if line.startswith("# TYPE ")]
     helped = {line.split()[2] for line in lines if line.startswith("# HELP ")}
-    assert len(typed) == len(set(typed)) == 10
+    assert len(typed) == len(set(typed)) == 12
     assert set(typed) == helped
 
 

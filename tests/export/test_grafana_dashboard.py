@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import render_exposition
 from sensorpoll.export.readings import ReadingPlan
@@ -40,7 +41,7 @@ def test_dashboard_queries_only_metrics_sensorpoll_exports() -> None:
     history = DaemonHistory()
     history.observe(make_cycle(1, {}, {"a": "timeout"}))
     history.observe(second := make_cycle(2, {"a": {"t": 1.0}}))
-    exposition = render_exposition(second, ReadingPlan(settings), history)
+    exposition = render_exposition(second, ReadingPlan(settings), history, LastReload.at_start())
     exported = {s.name for f in parse_text(exposition.text.decode()) for s in f.samples}
     dashboard = json.loads(DASHBOARD.read_text())
     queried = {

@@ -20,6 +20,7 @@ from sensorpoll.daemon.cycle import Cycle
 
 # Poller is re-exported: `sensorpoll once` and tests import it from here.
 from sensorpoll.daemon.devices import Poller as Poller
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.notify import Notifier
 from sensorpoll.daemon.poller import STUCK_GRACE
 from sensorpoll.daemon.schedule import Grid
@@ -59,11 +60,13 @@ class Daemon:
         publishers: Sequence[Publisher],
         reload_settings: Callable[[], Settings],
         notifier: Notifier | None = None,
+        last_reload: LastReload | None = None,
     ) -> None:
         self.poller = Poller(settings)
         self.publishers = list(publishers)
         self._reload_settings = reload_settings
         self.notifier = notifier or Notifier()
+        self.last_reload = last_reload or LastReload.at_start()
         self._stop = asyncio.Event()
         self._stop_requested_at: float | None = None  # time.monotonic() of the first request
         self._reload_requested = False
@@ -235,13 +238,18 @@ class Daemon:
             settings = self._reload_settings()
         except ConfigError as exc:
             log.error("reload refused, still running the previous config:\n%s", exc)
+            self.last_reload.failed()
         except Exception:  # whatever goes wrong reading the new config, the old one keeps polling
             log.exception("reload refused, still running the previous config")
+            self.last_reload.failed()
         else:
             try:
                 await self._apply(settings)
             except Exception:  # a driver refusing its config: Poller.apply built nothing yet
                 log.exception("reload failed, still running the previous config")
+                self.last_reload.failed()
+            else:
+                self.last_reload.succeeded()
         self.notifier.ready()
 
     async def _apply(self, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration.
+"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration, the
+outcome of the latest config reload.
 
 Counters outlive a cycle, so `DaemonHistory` accumulates them as cycles are published; the
 rendering is a function of that history and the latest cycle.
@@ -10,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.readings import FamilyText
 from sensorpoll.export.textformat import (
     escape_help,
@@ -165,6 +167,26 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
         ),
     ]
     return [f for f in families if f.samples]
+
+
+def render_reload_metrics(last_reload: LastReload) -> list[FamilyText]:
+    """Always both families, under Prometheus's own names for the same facts."""
+    successful = "sensorpoll_config_last_reload_successful"
+    timestamp = "sensorpoll_config_last_reload_success_timestamp_seconds"
+    return [
+        _family(
+            successful,
+            "gauge",
+            "1 if the latest config load (the start or a reload) was applied, 0 if refused.",
+            f"\n{successful} {int(last_reload.successful)}\n".encode(),
+        ),
+        _family(
+            timestamp,
+            "gauge",
+            "When a config was last applied (the start or a reload), seconds since the epoch.",
+            f"\n{timestamp} {format_value(last_reload.success_timestamp)}\n".encode(),
+        ),
+    ]
 
 
 def _histogram_samples(name: str, history: DaemonHistory) -> bytes:

@@ -8,7 +8,12 @@ import gzip
 from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
-from sensorpoll.export.daemonmetrics import DaemonHistory, render_daemon_metrics
+from sensorpoll.daemon.lastreload import LastReload
+from sensorpoll.export.daemonmetrics import (
+    DaemonHistory,
+    render_daemon_metrics,
+    render_reload_metrics,
+)
 from sensorpoll.export.readings import FamilyText, ReadingPlan
 from sensorpoll.export.textformat import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 
@@ -47,8 +52,25 @@ class Exposition:
         return OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
 
 
-def render_exposition(cycle: Cycle, plan: ReadingPlan, history: DaemonHistory) -> Exposition:
-    """Readings of the devices that succeeded, then sensorpoll's own metrics."""
-    families = (*plan.render(cycle), *render_daemon_metrics(cycle, history))
+def render_exposition(
+    cycle: Cycle, plan: ReadingPlan, history: DaemonHistory, last_reload: LastReload
+) -> Exposition:
+    """Readings of the devices that succeeded, then sensorpoll's own metrics, the reload's last."""
+    families = (
+        *plan.render(cycle),
+        *render_daemon_metrics(cycle, history),
+        *render_reload_metrics(last_reload),
+    )
+    return _exposition(cycle.number, families)
+
+
+def with_reload_metrics(exposition: Exposition, last_reload: LastReload) -> Exposition:
+    """The same cycle's exposition with the reload metrics of now: a reload's outcome is served
+    at once, not from the next cycle on (which may be an hour away)."""
+    kept = exposition.families[: -len(render_reload_metrics(last_reload))]
+    return _exposition(exposition.cycle, (*kept, *render_reload_metrics(last_reload)))
+
+
+def _exposition(cycle: int, families: tuple[FamilyText, ...]) -> Exposition:
     text = b"".join([part for f in families for part in (f.text_header, f.samples)])
-    return Exposition(cycle.number, families, text)
+    return Exposition(cycle, families, text)

@@ -17,10 +17,11 @@ from aiohttp import web
 from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import Settings, parse_listen
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.basicauth import BasicAuth
 from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
-from sensorpoll.export.exposition import Exposition, render_exposition
+from sensorpoll.export.exposition import Exposition, render_exposition, with_reload_metrics
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.readings import ReadingPlan
 from sensorpoll.export.statuspage import render_status_page
@@ -48,7 +49,12 @@ class Published:
 class HttpExporter:
     """Publisher that renders each cycle once and serves it over HTTP."""
 
-    def __init__(self, settings: Settings, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        listen: str | None = None,
+        last_reload: LastReload | None = None,
+    ) -> None:
         self.settings = settings
         self.listen = listen or settings.http.listen
         self._web: LoadedWebConfig | None = None
@@ -56,6 +62,8 @@ class HttpExporter:
         self._load_web_config(settings)  # a ConfigError here stops the start (exit 78)
         self._plan = ReadingPlan(settings)
         self._history = DaemonHistory()
+        self._last_reload = last_reload or LastReload.at_start()
+        self._last_reload.listeners.append(self._reload_recorded)
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
@@ -95,8 +103,13 @@ class HttpExporter:
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
-        exposition = render_exposition(cycle, self._plan, self._history)
+        exposition = render_exposition(cycle, self._plan, self._history, self._last_reload)
         self._published = Published(cycle, exposition)
+
+    def _reload_recorded(self) -> None:
+        if (published := self._published) is not None:
+            exposition = with_reload_metrics(published.exposition, self._last_reload)
+            self._published = Published(published.cycle, exposition)
 
     async def reopen(self) -> None:
         pass
