@@ -9,7 +9,6 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import render_exposition
 from sensorpoll.export.readings import ReadingPlan
@@ -38,10 +37,10 @@ def test_dashboard_queries_only_metrics_sensorpoll_exports() -> None:
     settings = settings_from(
         "devices:\n  - {name: a, driver: simulated, fields: [{name: t, value: 1}]}\n"
     )
-    history = DaemonHistory()
+    history = DaemonHistory(settings)
     history.observe(make_cycle(1, {}, {"a": "timeout"}))
     history.observe(second := make_cycle(2, {"a": {"t": 1.0}}))
-    exposition = render_exposition(second, ReadingPlan(settings), history, LastReload.at_start())
+    exposition = render_exposition(second, ReadingPlan(settings), history)
     exported = {s.name for f in parse_text(exposition.text.decode()) for s in f.samples}
     dashboard = json.loads(DASHBOARD.read_text())
     queried = {

@@ -26,9 +26,11 @@ def values(text: str) -> dict[str, float]:
 
 def test_both_reload_gauges_are_in_every_exposition() -> None:
     settings = settings_from(CONFIG)
-    history, cycle = DaemonHistory(), make_cycle(1, {"a": {"t": 1}})
+    history, cycle = DaemonHistory(settings), make_cycle(1, {"a": {"t": 1}})
     history.observe(cycle)
-    exposition = render_exposition(cycle, ReadingPlan(settings), history, LastReload(True, 1e9))
+    exposition = render_exposition(
+        cycle, ReadingPlan(settings), history, last_reload=LastReload(True, 1e9)
+    )
     served = values(exposition.text.decode())
     assert served[SUCCESSFUL] == 1
     assert served[TIMESTAMP] == 1e9
@@ -38,10 +40,10 @@ def test_both_reload_gauges_are_in_every_exposition() -> None:
 
 def test_a_recorded_outcome_replaces_only_the_reload_gauges() -> None:
     settings = settings_from(CONFIG)
-    history, cycle = DaemonHistory(), make_cycle(7, {"a": {"t": 1}})
+    history, cycle = DaemonHistory(settings), make_cycle(7, {"a": {"t": 1}})
     history.observe(cycle)
     last_reload = LastReload(True, 1e9)
-    before = render_exposition(cycle, ReadingPlan(settings), history, last_reload)
+    before = render_exposition(cycle, ReadingPlan(settings), history, last_reload=last_reload)
     last_reload.failed()
     after = with_reload_metrics(before, last_reload)
     assert after.cycle == 7

@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sensorpoll.drivers.errors import ParseError
-from sensorpoll.drivers.serial_config import SerialConfig
-from sensorpoll.drivers.serial_reply import ReplyParser
+from sensorpoll.drivers.serial.config import SerialConfig
+from sensorpoll.drivers.serial.reply import ReplyParser
 
 
 def parser(**keys: Any) -> ReplyParser:
     base: dict[str, Any] = {"name": "d", "port": "/dev/null", "command": "M?\\n"}
-    return ReplyParser(SerialConfig.model_validate({**base, **keys}))
+    return ReplyParser(SerialConfig.model_validate({**base, **keys}).all_queries[0])
 
 
 REGEX = parser(

@@ -7,17 +7,14 @@ be understood is a `ParseError` carrying the truncated reply, never a guessed va
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from sensorpoll.drivers.base import Value
 from sensorpoll.drivers.errors import ParseError
-from sensorpoll.drivers.serial_config import SerialConfig, SerialField
-
-_sre: Any = importlib.import_module("re._parser")  # the regex parse tree; no typing stubs
+from sensorpoll.drivers.serial.config import Query, SerialConfig, SerialField
+from sensorpoll.drivers.serial.pattern import PatternError, Template
 
 SHOWN_REPLY_CHARS = 60  # how much of a bad reply the log shows
 
@@ -35,10 +32,15 @@ def shown(reply: str) -> str:
     return repr(reply)
 
 
+def shown_bytes(data: bytes) -> str:
+    """Received bytes as the log shows them: undecodable ones escaped, truncated."""
+    return shown(data.decode("ascii", errors="backslashreplace"))
+
+
 def _converter(field: SerialField) -> Callable[[str], Value]:
-    if field.type == "string":
+    if field.value_kind == "string":
         return lambda text: text
-    if field.type == "bool":
+    if field.value_kind == "bool":
 
         def to_bool(text: str) -> Value:
             word = text.lower()
@@ -66,12 +68,12 @@ def _converter(field: SerialField) -> Callable[[str], Value]:
 
 
 class ReplyParser:
-    """Turns one reply of a device into its field values."""
+    """Turns one reply to a query into its field values."""
 
-    def __init__(self, config: SerialConfig) -> None:
-        self._pattern = re.compile(config.parse) if config.parse is not None else None
-        self._split = config.split
-        self._fields = [(f.name, f.index, _converter(f)) for f in config.fields]
+    def __init__(self, query: Query) -> None:
+        self._pattern = re.compile(query.parse) if query.parse is not None else None
+        self._split = query.split
+        self._fields = [(f.name, f.index, _converter(f)) for f in query.fields]
 
     def parse(self, reply: str) -> dict[str, Value]:
         """Values by field name; `ParseError` if the reply does not fit."""
@@ -120,109 +122,72 @@ class SimulationError(ValueError):
 
 def _format_candidates(field: SerialField, value: Value) -> list[str]:
     """Ways to print a value on the wire, most natural first; the first one `parse` accepts
-    wins."""
+    wins. Very small and very large numbers come in scientific notation first, as
+    instruments print them (3.2E-07), so they survive the round trip."""
     if isinstance(value, bool):
         return ["1" if value else "0", "true" if value else "false", "ON" if value else "OFF"]
     if isinstance(value, str):
         return [value]
     raw = (value - field.offset) / field.scale
     compact = f"{raw:.6f}".rstrip("0").rstrip(".")
-    return [compact, str(round(raw)), f"{raw:.1f}", f"{raw:.2f}", f"{raw:.3f}", f"{raw:.6e}"]
+    scientific = _scientific(raw)
+    fixed = [compact, str(round(raw)), f"{raw:.1f}", f"{raw:.2f}", f"{raw:.3f}"]
+    if raw != 0 and not 1e-3 <= abs(raw) < 1e7:
+        return [scientific, f"{raw:.6E}", f"{raw:.15f}".rstrip("0"), *fixed]
+    return [*fixed, scientific, f"{raw:.6E}"]
 
 
-def _in_set(items: Iterable[tuple[Any, Any]], char: str) -> bool:
-    code = ord(char)
-    for op, arg in items:
-        name = str(op)
-        if name == "LITERAL" and arg == code:
-            return True
-        if name == "RANGE" and arg[0] <= code <= arg[1]:
-            return True
-        if name == "CATEGORY" and re.fullmatch(_CATEGORIES.get(str(arg), "(?!)"), char):
-            return True
-    return False
-
-
-_CATEGORIES = {
-    "CATEGORY_DIGIT": r"\d",
-    "CATEGORY_NOT_DIGIT": r"\D",
-    "CATEGORY_SPACE": r"\s",
-    "CATEGORY_NOT_SPACE": r"\S",
-    "CATEGORY_WORD": r"\w",
-    "CATEGORY_NOT_WORD": r"\W",
-}
-_FILLERS = "0a x.,;:-_+=/A"  # characters tried for a character class, in order
-
-
-def _render(tokens: Any, groups: Mapping[int, str], done: dict[int, str]) -> str:
-    """The shortest text the parsed regex `tokens` matches, with named groups replaced."""
-    out: list[str] = []
-    for op, arg in tokens:
-        name = str(op)
-        if name == "LITERAL":
-            out.append(chr(arg))
-        elif name in ("NOT_LITERAL", "ANY"):
-            out.append(next(c for c in _FILLERS if name == "ANY" or ord(c) != arg))
-        elif name == "IN":
-            items = list(arg)
-            negate = bool(items) and str(items[0][0]) == "NEGATE"
-            members = items[1:] if negate else items
-            out.append(next((c for c in _FILLERS if _in_set(members, c) != negate), "?"))
-        elif name == "BRANCH":
-            out.append(_render(arg[1][0], groups, done))
-        elif name == "SUBPATTERN":
-            group, body = arg[0], arg[-1]
-            text = groups[group] if group in groups else _render(body, groups, done)
-            if group is not None:
-                done[group] = text
-            out.append(text)
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, _, body = arg
-            out.append(_render(body, groups, done) * low)
-        elif name == "GROUPREF":
-            out.append(done.get(arg, ""))
-        elif name == "ATOMIC_GROUP":
-            out.append(_render(arg, groups, done))
-        # AT (anchors), ASSERT, ASSERT_NOT, GROUPREF_EXISTS...: nothing to print
-    return "".join(out)
+def _scientific(number: float) -> str:
+    """The shortest scientific notation that reads back as exactly `number` (3.2E-07)."""
+    for digits in range(17):
+        text = f"{number:.{digits}E}"
+        if float(text) == number:
+            return text
+    return f"{number:.16E}"
 
 
 class ReplyBuilder:
-    """Builds a reply line the device's own `parse` / `split` accepts, for given values."""
+    """Builds a reply line a query's own `parse` / `split` accepts, for given values."""
 
-    def __init__(self, config: SerialConfig) -> None:
+    def __init__(self, config: SerialConfig, query: Query) -> None:
         self.config = config
-        self._fields = {f.name: f for f in config.fields}
-        if config.parse is not None:
-            self._pattern: re.Pattern[str] | None = re.compile(config.parse)
-            self._tree = _sre.parse(config.parse)
-        else:
-            self._pattern = None
+        self.query = query
+        self._fields = {f.name: f for f in query.fields}
+        self._pattern: re.Pattern[str] | None = None
+        if query.parse is not None:
+            self._pattern = re.compile(query.parse)
+            try:
+                self._template = Template(query.parse)
+            except PatternError as exc:
+                raise SimulationError(
+                    f"device {config.name}: cannot build replies for parse "
+                    f"{query.parse!r}: {exc} is not supported by the simulator"
+                ) from None
 
     def reply(self, values: Mapping[str, Value]) -> str:
+        """The reply line, terminator included, for the query's fields' `values`."""
         body = self._body(values)
         return body + self.config.terminator
 
     def _body(self, values: Mapping[str, Value]) -> str:
-        config = self.config
+        query = self.query
         texts = {n: _format_candidates(f, values[n]) for n, f in self._fields.items()}
-        if config.split is not None:
-            width = max(f.index or 0 for f in config.fields) + 1
+        if query.split is not None:
+            width = max(f.index or 0 for f in query.fields) + 1
             columns = ["0"] * width
             for name, field in self._fields.items():
                 columns[field.index or 0] = texts[name][0]
-            return config.split.join(columns)
+            return query.split.join(columns)
         if self._pattern is None:
             return next(iter(texts.values()))[0]
         return self._regex_body(self._pattern, texts)
 
     def _regex_body(self, pattern: re.Pattern[str], texts: Mapping[str, list[str]]) -> str:
-        index = pattern.groupindex
         chosen = {name: options[0] for name, options in texts.items()}
         for name, options in texts.items():  # per field, the first printing that matches
             for option in options:
                 chosen[name] = option
-                match = pattern.fullmatch(self._fill(index, chosen))
+                match = pattern.fullmatch(self._fill(chosen))
                 if match is not None and match.group(name) == option:
                     break
             else:
@@ -231,8 +196,7 @@ class ReplyBuilder:
                     f"{name} so that parse {pattern.pattern!r} matches; give the field a "
                     "simulate value that fits the regex"
                 )
-        return self._fill(index, chosen)
+        return self._fill(chosen)
 
-    def _fill(self, index: Mapping[str, int], chosen: Mapping[str, str]) -> str:
-        groups = {index[name]: text for name, text in chosen.items()}
-        return _render(self._tree, groups, {})
+    def _fill(self, chosen: Mapping[str, str]) -> str:
+        return self._template.render(chosen)
