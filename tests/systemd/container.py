@@ -34,6 +34,7 @@ RECIPE = 1  # bump when the way the root file system is built changes
 VENV = "/opt/sensorpoll/venv"
 WHEELS = "/mnt/wheels"  # where the host's wheels are bind-mounted read-only
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
+STALE_AFTER = 3600.0  # seconds a cached root of another recipe is kept unused
 # Boot and shutdown of the machine, and one command in it: generous, the machine is shared.
 BOOT_TIMEOUT = 120.0
 COMMAND_TIMEOUT = 120.0
@@ -122,17 +123,20 @@ def _locked(path: Path) -> Iterator[None]:
 
 def ensure_rootfs(work: Path, log: Path) -> Path:
     """The cached root file system for this recipe, built first if missing. A build goes to a
-    temporary name and is renamed into place when complete, so a killed build is never used;
-    roots of other recipes are removed (each is a few hundred MB)."""
+    temporary name and is renamed into place when complete, so a killed build is never used.
+    Roots of other recipes (a few hundred MB each) are removed once unused for STALE_AFTER:
+    another test run on this machine may still be booted from one."""
     suite, mirror = host_release()
     key = cache_key(suite, mirror)
     root = CACHE / f"rootfs-{key}"
     CACHE.mkdir(parents=True, exist_ok=True)
     with _locked(CACHE / "lock"):
+        for stale in [*CACHE.glob("rootfs-*"), *CACHE.glob("building-*")]:
+            if stale.name != root.name and time.time() - stale.stat().st_mtime > STALE_AFTER:
+                shutil.rmtree(stale, ignore_errors=True)
         if root.is_dir():
+            os.utime(root)  # in use: see above
             return root
-        for stale in CACHE.glob("rootfs-*"):
-            shutil.rmtree(stale, ignore_errors=True)
         building = CACHE / f"building-{key}"
         shutil.rmtree(building, ignore_errors=True)
         _run_logged(
@@ -177,6 +181,7 @@ def ensure_rootfs(work: Path, log: Path) -> Path:
             link.unlink(missing_ok=True)
             link.symlink_to("/dev/null")
         building.rename(root)
+        os.utime(root)
         return root
 
 
