@@ -252,9 +252,9 @@ class Machine:
             state = result.stdout.strip()
             if state in ("running", "degraded"):
                 return
-            # nothing on stdout: init does not listen yet (its private socket comes early in
-            # the boot, but not at once)
-            if state or time.monotonic() > deadline:
+            # "offline" or nothing: systemctl cannot reach init yet (its private socket comes
+            # early in the boot, but not at once; later under load)
+            if state not in ("", "offline") or time.monotonic() > deadline:
                 raise RuntimeError(f"boot ended {state!r}:\n{result.stderr}{self.console_text()}")
             time.sleep(0.2)
 
