@@ -237,6 +237,14 @@ class MqttTlsSettings(Model):
         "anyone on the path can then read and fake the data).",
     )
 
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        # checked at load, so `check` and a reload catch it, not the first reconnect
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        return path
+
     @model_validator(mode="after")
     def _key_with_cert(self) -> MqttTlsSettings:
         if (self.cert_file is None) != (self.key_file is None):
@@ -297,7 +305,7 @@ class MqttSinkSettings(Model):
         default=None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Name of the environment variable that holds the password (so it is "
-        "never in the config file); read at start and on reload. Needs `username`.",
+        "never in the config file); read each time the sink connects. Needs `username`.",
     )
     client_id: str | None = Field(
         default=None,

@@ -7,7 +7,7 @@ simulation modules of this package. A device's queries and their fields are in `
 from __future__ import annotations
 
 import codecs
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
@@ -198,6 +198,16 @@ class SerialConfig(DeviceConfig):
         settings = tuple((key, getattr(self, key)) for key in LINE_SETTINGS)
         return BusSpec(key=f"serial:{self.port}", protocol=PROTOCOL, settings=settings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _tcp_port_from_text(cls, data: Any) -> Any:
+        # A port from ${ENV} is always a string; with transport tcp it means a number.
+        if isinstance(data, dict) and data.get("transport") == "tcp":
+            port = data.get("port")
+            if isinstance(port, str) and port.strip().isdigit():
+                return {**data, "port": int(port)}
+        return data
+
     @model_validator(mode="after")
     def _transport_has_its_address(self) -> Self:
         port = self.port
@@ -205,12 +215,10 @@ class SerialConfig(DeviceConfig):
             if self.host is None:
                 raise ValueError("transport tcp needs host (and port, e.g. 5025)")
             if isinstance(port, str):
-                if not port.isdigit():
-                    raise ValueError(
-                        f"port: with transport tcp, port is a TCP port number such as 5025, "
-                        f"not {port!r}"
-                    )
-                self.__dict__["port"] = port = int(port)  # e.g. from ${ENV}: always a string
+                raise ValueError(
+                    f"port: with transport tcp, port is a TCP port number such as 5025, "
+                    f"not {port!r}"
+                )
             if not 1 <= port <= 65535:
                 raise ValueError(f"port: {port} is out of range 1-65535")
             given = [key for key in LINE_SETTINGS if key in self.model_fields_set]
