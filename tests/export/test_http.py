@@ -14,7 +14,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from sensorpoll.daemon.service import Poller
+from sensorpoll.daemon.devices import Devices
 from tests.conftest import free_port
 from tests.export.helpers import make_cycle, sensorpoll_run, serving, settings_from
 
@@ -119,7 +119,7 @@ async def test_healthz_turns_503_when_no_cycle_completes_within_two_intervals_an
     None
 ):
     settings = settings_from(CONFIG.replace("interval: 1s", "interval: 100ms\ntimeout: 50ms"))
-    poller = Poller(settings)
+    poller = Devices(settings)
     try:
         async with serving(settings) as (exporter, url), aiohttp.ClientSession() as client:
             for _ in range(3):  # the loop runs: cycles complete

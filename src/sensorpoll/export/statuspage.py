@@ -130,7 +130,7 @@ def _breakable(name: str) -> str:
     return escape(name).replace("_", "_<wbr>")
 
 
-def format_reading(value: Value | None, unit: str | None) -> str:
+def display_value(value: Value | None, unit: str | None) -> str:
     """A value as a person reads it: `12.5 °C`, `yes`, text as written (no quotes)."""
     if value is None:
         return "—"
@@ -259,7 +259,7 @@ def _device_card(
 
 
 def _field_row(name: str, value: Value | None, unit: str | None, trend: str) -> str:
-    text = escape(format_reading(value, unit))
+    text = escape(display_value(value, unit))
     kind = " text" if isinstance(value, str) else ""
     if value is None:
         text, kind = '<span class="none">—</span>', ""
