@@ -194,7 +194,13 @@ class HttpExporter:
         except ValueError:
             number = 1
         parts = status_page_parts(
-            cycle, self.settings, self._history, self._trends, time.time(), number
+            cycle,
+            self.settings,
+            self._history,
+            self._trends,
+            time.time(),
+            number,
+            self._sink_stats(),
         )
         page = []
         for part in parts:
