@@ -280,3 +280,13 @@ def test_check_reports_the_queries_of_each_line() -> None:
     assert "transfer per cycle for 3 queries" in report[0]  # two queries and SYST:ERR?
     assert report[1].startswith("tcp 10.0.0.40:5025: 1 device, 1 query per cycle")
     assert "set by the instrument" in report[1]
+
+
+def test_a_host_port_used_by_a_modbus_gateway_and_an_ascii_instrument_is_a_config_error() -> None:
+    yaml_text = tcp_device(DMM) + (
+        "  - {name: pump, driver: modbus, transport: rtu-over-tcp, host: 10.0.0.40,\n"
+        "     port: 5025, unit_id: 1, fields: [{name: speed, address: 0}]}\n"
+    )
+    assert "tcp:10.0.0.40:5025 is used as modbus-rtu here but as ascii-instrument" in problems(
+        yaml_text
+    )

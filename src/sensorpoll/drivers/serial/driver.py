@@ -23,9 +23,10 @@ from sensorpoll.drivers.serial.config import (
     SerialConfig,
 )
 from sensorpoll.drivers.serial.errors import InstrumentError
-from sensorpoll.drivers.serial.line import Line, SerialLine, TcpLine
+from sensorpoll.drivers.serial.line import Line
 from sensorpoll.drivers.serial.reply import ReplyParser, shown
 from sensorpoll.drivers.serial.simulation import serve
+from sensorpoll.drivers.serial.transports import SerialLine, TcpLine
 
 log = logging.getLogger(__name__)
 
