@@ -114,7 +114,14 @@ class BoundedListener:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if family == socket.AF_INET6:  # one socket per family, as asyncio does
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind(address)
+                try:
+                    sock.bind(address)
+                except OSError as exc:  # worded as asyncio's create_server words it
+                    raise OSError(
+                        exc.errno,
+                        f"error while attempting to bind on address {address!r}: "
+                        f"{(exc.strerror or str(exc)).lower()}",
+                    ) from None
                 sock.listen(min(self.limit, socket.SOMAXCONN))
                 sock.setblocking(False)
         except OSError:
