@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import random
@@ -152,6 +153,8 @@ async def test_every_scrape_sees_one_whole_cycle_under_concurrent_scrapes() -> N
     async with serving(settings) as (exporter, url):
         exporter.publish(cycle(1))
         stop = asyncio.Event()
+        seen_so_far: set[int] = set()
+        several_seen = asyncio.Event()
 
         async def publish() -> None:
             number = 1
@@ -177,11 +180,16 @@ async def test_every_scrape_sees_one_whole_cycle_under_concurrent_scrapes() -> N
                     assert len(readings) == 600
                     assert {s.value for s in readings} == {number}, "a scrape mixed two cycles"
                     seen.add(int(number))
+                    seen_so_far.add(int(number))
+                    if len(seen_so_far) > 5:
+                        several_seen.set()
             return seen
 
         publisher = asyncio.create_task(publish())
         scrapers = [asyncio.create_task(scrape(i)) for i in range(6)]
-        await asyncio.sleep(2.0)
+        # until the scrapers have seen several cycles (a loaded machine scrapes slowly)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(several_seen.wait(), 60)
         stop.set()
         await publisher
         seen = set().union(*await asyncio.gather(*scrapers))

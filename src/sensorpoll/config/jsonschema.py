@@ -28,7 +28,10 @@ def config_json_schema(models: Sequence[type[DeviceConfig]]) -> dict[str, Any]:
         "SensorpollConfig",
         __base__=Settings,
         __doc__="sensorpoll configuration file",
-        devices=(tuple[device, ...], Field(min_length=1)),
+        devices=(
+            tuple[device, ...],
+            Field(min_length=1, description=Settings.model_fields["devices"].description),
+        ),
     )
     schema = model.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
