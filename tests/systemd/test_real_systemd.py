@@ -129,7 +129,9 @@ class Unit:
         self.write_raw_config(json.dumps(config, indent=2) + "\n")  # JSON is YAML
 
     def write_raw_config(self, text: str) -> None:
-        self.machine.path(CONFIG).write_text(text)
+        path = self.machine.path(CONFIG)
+        path.write_text(text)
+        path.chmod(0o644)  # whatever the umask: the dynamic user reads it as "other"
 
     def systemctl(self, *args: str, check: bool = True) -> Any:
         return self.machine.run("systemctl", "--no-pager", *args, check=check)
