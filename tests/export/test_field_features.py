@@ -231,7 +231,7 @@ def test_a_carried_device_keeps_its_last_success_time() -> None:
     assert last == pytest.approx(1_800_000_002.02)
 
 
-def test_the_jsonl_sink_logs_measurements_not_carried_copies(tmp_path: Path) -> None:
+async def test_the_jsonl_sink_logs_measurements_not_carried_copies(tmp_path: Path) -> None:
     path = tmp_path / "readings.jsonl"
     sink = JsonlSink(path)
     await sink.start()

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sensorpoll.config.errors import ConfigError, ConfigProblem
+from sensorpoll.config.rates import rate_problems
 from sensorpoll.config.schema import BusSpec, DeviceConfig, Settings
 from sensorpoll.config.yamlmarks import Path_, YamlProblem, load_yaml
 
@@ -271,6 +272,22 @@ def _check_cross_device(settings: Settings, problems: _Problems) -> None:
             f"must be shorter than the interval ({settings.timeout:g}s >= "
             f"{settings.interval:g}s): a cycle has to end before the next one starts",
         )
+    for path, message in rate_problems(
+        (
+            (
+                ("devices", i),
+                device.interval,
+                [
+                    (("devices", i, "fields", j), interval)
+                    for j, field in enumerate(device.fields)
+                    if (interval := field.poll_interval) is not None
+                ],
+            )
+            for i, device in enumerate(settings.devices)
+        ),
+        settings.interval,
+    ):
+        problems.add(path, message)
     names: dict[str, int] = {}
     buses: dict[str, tuple[int, BusSpec]] = {}
     addresses: dict[tuple[str, str], int] = {}

@@ -8,6 +8,9 @@ the grid index: an item with period k (grid points) is due where (index + phase)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
+
+KeyPath = tuple[str | int, ...]
 
 
 def period(interval: float | None, base: float) -> int:
@@ -33,3 +36,27 @@ def phase(name: str) -> int:
 def on_schedule(index: int, every: int, offset: int) -> bool:
     """Whether grid point `index` is one of an item's (period `every`, phase `offset`)."""
     return every == 1 or (index + offset) % every == 0
+
+
+def rate_problems(
+    intervals: Iterable[tuple[KeyPath, float | None, Iterable[tuple[KeyPath, float]]]],
+    base: float,
+) -> Iterator[tuple[KeyPath, str]]:
+    """Every device interval must be a whole multiple of `base`, and every field interval of
+    its device's. `intervals`: (device's path, its interval, (field's path, interval)...)."""
+    for where, interval, fields in intervals:
+        if interval is not None and not is_multiple(interval, base):
+            yield (
+                (*where, "interval"),
+                f"must be a whole multiple of the top-level interval ({interval:g}s is not a "
+                f"multiple of {base:g}s)",
+            )
+            continue
+        device = base if interval is None else interval
+        for field_where, field_interval in fields:
+            if not is_multiple(field_interval, device):
+                yield (
+                    (*field_where, "interval"),
+                    f"must be a whole multiple of the device's interval ({field_interval:g}s "
+                    f"is not a multiple of {device:g}s)",
+                )

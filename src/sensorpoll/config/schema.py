@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sensorpoll.config.types import (
     DeviceName,
@@ -24,6 +24,7 @@ DEFAULT_LISTEN = "127.0.0.1:9847"
 DEFAULT_CONFIG_PATH = Path("/etc/sensorpoll/config.yaml")
 
 ValueKind = Literal["number", "bool", "string"]
+MetricKind = Literal["gauge", "counter"]
 
 
 class Model(BaseModel):
@@ -38,11 +39,33 @@ class FieldConfig(Model):
     name: MetricName
     unit: Unit | None = None
     labels: Labels = Field(default_factory=dict)
+    metric: MetricKind = Field(
+        "gauge",
+        description="How a number exports: `gauge` (a level), or `counter` for a value that "
+        "only grows (energy, events): a counter family `<name>_total`",
+    )
+    help: str | None = Field(
+        None,
+        description="The metric's HELP text in the exposition (default: made from the name "
+        "and unit)",
+    )
 
     @property
     def kind(self) -> ValueKind:
         """How the value exports: a number gauge, a 0/1 gauge, or an info-style string."""
         return "number"
+
+    @property
+    def poll_interval(self) -> float | None:
+        """Seconds between reads of this field, when it has a rate of its own (drivers whose
+        fields can, e.g. Modbus); None: whenever its device is read."""
+        return None
+
+    @model_validator(mode="after")
+    def _counter_is_a_number(self) -> Self:
+        if self.metric == "counter" and self.kind != "number":
+            raise ValueError(f"metric: counter is for numbers, not for {self.kind}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -64,6 +87,16 @@ class DeviceConfig(Model):
 
     name: DeviceName
     driver: str
+    template: str | None = Field(
+        None,
+        description="The name of a template under `templates:` whose keys this device "
+        "starts from; its own keys replace the template's",
+    )
+    interval: PositiveDuration | None = Field(
+        None,
+        description="Read this device every so long, a whole multiple of the top-level "
+        "interval (default: every cycle); between reads its last values are carried",
+    )
     timeout: PositiveDuration | None = None  # None: the top-level default
     labels: Labels = Field(default_factory=dict)
     fields: tuple[FieldConfig, ...] = Field(min_length=1)
@@ -124,6 +157,16 @@ class Settings(Model):
 
     interval: PositiveDuration = 1.0
     timeout: Duration | None = None  # None: 80% of the interval
+    include: tuple[str, ...] = Field(
+        (),
+        description="Files (or globs) whose `templates:` are added to this file's, relative "
+        "to this file; reread on every reload",
+    )
+    templates: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named device fragments: any device key but `name`. A device says "
+        "`template: NAME` and its own keys replace the template's",
+    )
     http: HttpSettings = Field(default_factory=HttpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     sinks: tuple[SinkSettings, ...] = ()
@@ -132,6 +175,10 @@ class Settings(Model):
     @property
     def default_timeout(self) -> float:
         return self.timeout if self.timeout is not None else 0.8 * self.interval
+
+    def device_interval(self, device: DeviceConfig) -> float:
+        """Seconds between reads of `device`: its own interval, or the top-level one."""
+        return device.interval if device.interval is not None else self.interval
 
     def deadline(self, device: DeviceConfig) -> float:
         """Seconds a read of `device` may take before it counts as a timeout."""

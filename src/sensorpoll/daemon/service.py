@@ -166,7 +166,8 @@ class Daemon:
         """One cycle, the watchdog fed while it runs. On a stop request the cycle gets until
         half the shutdown grace to finish, then is cancelled: None."""
         assert self.grid is not None
-        cycle_task = asyncio.create_task(self.poller.cycle(self.grid.overruns), name="cycle")
+        cycle = self.poller.cycle(self.grid.overruns, tick=self.grid.index)
+        cycle_task = asyncio.create_task(cycle, name="cycle")
         # A cycle ends by itself within its slowest deadline (poll_cycle's backstop). Past that
         # (and a margin) the loop is wedged: stop feeding the watchdog so systemd restarts us.
         feed_until = time.monotonic() + self.poller.longest_cycle + WEDGED_MARGIN

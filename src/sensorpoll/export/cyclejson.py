@@ -16,28 +16,47 @@ def iso_utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def cycle_to_dict(cycle: Cycle) -> dict[str, Any]:
+def cycle_to_dict(cycle: Cycle, *, measurements_only: bool = False) -> dict[str, Any]:
+    """The cycle JSON. A device's `carried` (fields not read this cycle, with the time they
+    were read) and `partial` (true) appear only when there is something to say.
+
+    `measurements_only` (the jsonl sink): what was read this cycle, not carried copies --
+    carried fields are left out, and devices not read this cycle altogether."""
+    devices = []
+    for d in cycle.devices:
+        values = d.values
+        carried = d.carried
+        if carried and measurements_only:
+            if not d.attempted:
+                continue
+            values = {k: v for k, v in values.items() if k not in carried}
+            carried = {}
+        device = {
+            "device": d.device,
+            "ok": d.ok,
+            "error": d.error,
+            "duration_s": round(d.duration_s, 6),
+            "values": values,
+        }
+        if carried:
+            device["carried"] = {name: iso_utc(when) for name, when in carried.items()}
+        if d.partial:
+            device["partial"] = True
+        devices.append(device)
     return {
         "cycle": cycle.number,
         "started": iso_utc(cycle.started),
         "duration_s": round(cycle.duration_s, 6),
-        "devices": [
-            {
-                "device": d.device,
-                "ok": d.ok,
-                "error": d.error,
-                "duration_s": round(d.duration_s, 6),
-                "values": d.values,
-            }
-            for d in cycle.devices
-        ],
+        "devices": devices,
     }
 
 
-def cycle_to_json_bytes(cycle: Cycle, *, indent: bool = False) -> bytes:
+def cycle_to_json_bytes(
+    cycle: Cycle, *, indent: bool = False, measurements_only: bool = False
+) -> bytes:
     # orjson: ~20x faster than the json module for 1,000 devices (a jsonl line every cycle).
     # JSON has no NaN or infinity; orjson writes them as null, as a reader expects.
-    data = cycle_to_dict(cycle)
+    data = cycle_to_dict(cycle, measurements_only=measurements_only)
     try:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 if indent else 0)
     except orjson.JSONEncodeError:  # an integer wider than 64 bits: the slow, general path
@@ -55,5 +74,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def cycle_to_json(cycle: Cycle, *, indent: int | None = None) -> str:
-    return cycle_to_json_bytes(cycle, indent=indent is not None).decode()
+def cycle_to_json(
+    cycle: Cycle, *, indent: int | None = None, measurements_only: bool = False
+) -> str:
+    return cycle_to_json_bytes(
+        cycle, indent=indent is not None, measurements_only=measurements_only
+    ).decode()

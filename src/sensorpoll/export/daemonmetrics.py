@@ -32,6 +32,8 @@ class DeviceHistory:
     last_success: float | None = None  # wall clock, seconds since the epoch
     last_error: str | None = None  # "reason: detail" of the latest failed read
     last_error_at: float | None = None
+    partial_reads: int = 0  # reads that ran out of time part-way (their values exported)
+    invalid: dict[str, int] = field(default_factory=dict)  # field -> reads with no valid value
 
 
 class DaemonHistory:
@@ -53,12 +55,17 @@ class DaemonHistory:
             if result.attempted:
                 history.read_duration = result.duration_s
             if result.ok:
-                history.last_success = finished
+                if result.attempted:  # not when its values were only carried
+                    history.last_success = finished
             elif result.attempted:  # a device in backoff was not read: no new error
                 reason = result.error or "unknown"
                 history.errors[reason] = history.errors.get(reason, 0) + 1
                 history.last_error = f"{reason}: {result.detail}" if result.detail else reason
                 history.last_error_at = finished
+                if result.partial:
+                    history.partial_reads += 1
+            for name in result.invalid:
+                history.invalid[name] = history.invalid.get(name, 0) + 1
         index = next(
             (i for i, bound in enumerate(CYCLE_BUCKETS) if cycle.duration_s <= bound),
             len(CYCLE_BUCKETS),
@@ -123,6 +130,15 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
         if past.errors
         for reason, count in sorted(past.errors.items())
     ]
+    partial_reads: list[tuple[bytes, float | int]] = [
+        (past.label, past.partial_reads) for past in pasts if past.partial_reads
+    ]
+    invalid: list[tuple[bytes, float | int]] = [
+        (past.label + f',field="{escape_label_value(name)}"'.encode(), count)
+        for past in pasts
+        if past.invalid
+        for name, count in sorted(past.invalid.items())
+    ]
     families = [
         _family(
             "sensorpoll_device_up",
@@ -140,6 +156,17 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
             "sensorpoll_device_errors_total",
             "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
             _gauge_lines("sensorpoll_device_errors_total", errors),
+        ),
+        _counter(
+            "sensorpoll_device_partial_reads_total",
+            "Reads that ran out of time part-way: the fields read are exported, the rest not.",
+            _gauge_lines("sensorpoll_device_partial_reads_total", partial_reads),
+        ),
+        _counter(
+            "sensorpoll_invalid_values_total",
+            "Reads of a field that gave no valid value: a raw value listed in `invalid`, one "
+            "outside `valid`, NaN or infinite.",
+            _gauge_lines("sensorpoll_invalid_values_total", invalid),
         ),
         _family(
             "sensorpoll_device_last_success_timestamp_seconds",

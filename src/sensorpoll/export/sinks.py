@@ -1,4 +1,5 @@
 """Data logs: each cycle appended as one JSON line, flushed per cycle, reopened on SIGHUP.
+A line holds what was measured in its cycle: values carried from an earlier read are left out.
 
 Reopening makes logrotate work: it moves the file away, SIGHUP, the next line goes to a new one.
 """
@@ -39,7 +40,7 @@ class JsonlSink:
         self._file = self.path.open("a", encoding="utf-8")
 
     def publish(self, cycle: Cycle) -> None:
-        line = cycle_to_json(cycle) + "\n"
+        line = cycle_to_json(cycle, measurements_only=True) + "\n"  # no carried copies
         try:
             if self._file is None:
                 self._open()
