@@ -17,9 +17,9 @@ from sensorpoll.daemon.poller import DevicePoller, poll_cycle
 from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.modbus import ModbusDriver
 from sensorpoll.drivers.modbus.config import ModbusConfig
-from sensorpoll.drivers.modbus.pty import PtyLink
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
 from sensorpoll.drivers.modbus.wire import request_time
+from sensorpoll.drivers.pty import PtyLink
 
 BAUD = 19200
 SLAVES = 10

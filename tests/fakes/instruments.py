@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from sensorpoll.drivers.serial_sim import PtyPort
+from sensorpoll.drivers.pty import PtyPort
 
 Answer = Callable[[bytes], bytes | None]
 

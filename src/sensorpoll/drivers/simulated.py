@@ -6,22 +6,20 @@ Stands in for hardware in the demo and the tests (as httpx's MockTransport does 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from sensorpoll.config.schema import DeviceConfig, FieldConfig, Model, ValueKind
-from sensorpoll.config.types import Duration, PositiveDuration
+from sensorpoll.config.types import Duration
 from sensorpoll.drivers.base import Driver, Value
 from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.errors import DeviceError
-
-Waveform = Literal["sine", "ramp", "square", "random_walk"]
+from sensorpoll.drivers.signal import Signal, signal_source
 
 
 class LatencyRange(Model):
@@ -42,25 +40,6 @@ class Faults(Model):
     seed: int | None = None  # None: derived from the device name, so runs repeat
 
 
-class Signal(Model):
-    """A made-up value: a constant, or a waveform between min and max. Simulated devices'
-    fields are signals; so are the `simulate:` hints of Modbus and serial fields."""
-
-    value: float | bool | str | None = None
-    waveform: Waveform | None = None
-    min: float = 0.0
-    max: float = 1.0
-    period: PositiveDuration = 60.0
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Self:
-        if (self.value is None) == (self.waveform is None):
-            raise ValueError("give exactly one of `value` (a constant) or `waveform`")
-        if self.waveform is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
-        return self
-
-
 class SimulatedField(FieldConfig, Signal):
     @property
     def kind(self) -> ValueKind:
@@ -76,35 +55,6 @@ class SimulatedConfig(DeviceConfig):
     latency: Duration | LatencyRange = 0.0
     faults: Faults = Field(default_factory=Faults)
     fields: tuple[SimulatedField, ...] = Field(min_length=1)
-
-
-def signal_source(signal: Signal, rng: random.Random) -> Callable[[float], Value]:
-    """The signal's value at wall-clock time `now` (random_walk steps once per call)."""
-    if signal.value is not None:
-        constant = signal.value
-        return lambda now: constant
-    low, high, period = signal.min, signal.max, signal.period
-    mid, amplitude = (low + high) / 2, (high - low) / 2
-    if signal.waveform == "sine":
-        return lambda now: mid + amplitude * math.sin(2 * math.pi * now / period)
-    if signal.waveform == "ramp":
-        return lambda now: low + (high - low) * ((now / period) % 1.0)
-    if signal.waveform == "square":
-        return lambda now: high if (now / period) % 1.0 < 0.5 else low
-    # random_walk: a step of ~2% of the range per read, reflected at the bounds
-    state = [mid]
-    step = (high - low) * 0.02
-
-    def walk(now: float) -> float:
-        value = state[0] + rng.gauss(0.0, step)
-        if value > high:
-            value = 2 * high - value
-        if value < low:
-            value = 2 * low - value
-        state[0] = min(high, max(low, value))
-        return state[0]
-
-    return walk
 
 
 class SimulatedDriver(Driver[SimulatedConfig]):

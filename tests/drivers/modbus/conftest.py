@@ -14,8 +14,8 @@ from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.modbus import ModbusDriver
 from sensorpoll.drivers.modbus.codec import encode
 from sensorpoll.drivers.modbus.config import ModbusConfig
-from sensorpoll.drivers.modbus.pty import PtyLink
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
+from sensorpoll.drivers.pty import PtyLink
 
 
 def device(**overrides: Any) -> ModbusConfig:

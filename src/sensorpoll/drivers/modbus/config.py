@@ -20,7 +20,7 @@ from sensorpoll.drivers.modbus.codec import (
     register_count,
 )
 from sensorpoll.drivers.modbus.wire import request_time
-from sensorpoll.drivers.simulated import Signal
+from sensorpoll.drivers.signal import Signal
 
 Transport = Literal["tcp", "udp", "rtu", "ascii", "rtu-over-tcp"]
 Table = Literal["holding", "input", "coil", "discrete"]

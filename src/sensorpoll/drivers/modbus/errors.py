@@ -1,21 +1,24 @@
 """The one place pymodbus (and pyserial) failures become our `DeviceError` reasons.
 
-As httpx's `map_exceptions`: the driver wraps every pymodbus call in `map_exceptions()`.
+As httpx's `map_exceptions`: the driver wraps every pymodbus call in `map_exceptions()`, the
+shared mapper of `drivers.errors` with this driver's table.
 """
 
 from __future__ import annotations
 
 import termios
-from types import TracebackType
 
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
+from sensorpoll.drivers import errors
 from sensorpoll.drivers.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceIOError,
     DeviceTimeout,
+    ExceptionTable,
     ProtocolError,
+    described,
 )
 
 
@@ -50,41 +53,31 @@ def keeps_connection(exc: BaseException) -> bool:
     return isinstance(exc, ModbusExceptionResponse)
 
 
-class map_exceptions:
-    """Context manager: pymodbus/pyserial/asyncio exceptions raised inside become `DeviceError`s.
-
-    A class rather than a @contextmanager generator: it wraps every request, and this is
-    several times cheaper per use."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or isinstance(exc, DeviceError) or not isinstance(exc, Exception):
-            return  # nothing to map; cancellation and exits pass through
-        raise _mapped(exc) from exc
+def _io_failure(exc: Exception) -> DeviceError:
+    # pymodbus reports a missing answer and a mismatched one with the same class
+    if "No response" in str(exc):
+        return DeviceTimeout(str(exc))
+    return ProtocolError(str(exc))
 
 
-def _mapped(exc: Exception) -> DeviceError:
-    if isinstance(exc, ConnectionException):
-        return DeviceConnectionError(str(exc) or "not connected")
-    if isinstance(exc, ModbusIOException):
-        # pymodbus reports a missing answer and a mismatched one with the same class
-        if "No response" in str(exc):
-            return DeviceTimeout(str(exc))
-        return ProtocolError(str(exc))
-    if isinstance(exc, ModbusException):
-        return ProtocolError(str(exc))
-    if isinstance(exc, TimeoutError):
-        return DeviceTimeout(str(exc) or "no answer")
-    if isinstance(exc, ConnectionError):
-        return DeviceConnectionError(str(exc) or type(exc).__name__)
-    if isinstance(exc, OSError | termios.error):  # incl. serial.SerialException; termios:
-        return DeviceIOError(str(exc) or type(exc).__name__)  # line settings the port refuses
-    # anything else is a malformed answer pymodbus could not decode
+def _undecodable(exc: Exception) -> DeviceError:
     return ProtocolError(f"undecodable response: {type(exc).__name__}: {exc}")
+
+
+MODBUS_ERRORS: ExceptionTable = (
+    (ConnectionException, lambda exc: DeviceConnectionError(str(exc) or "not connected")),
+    (ModbusIOException, _io_failure),
+    (ModbusException, lambda exc: ProtocolError(str(exc))),
+    (TimeoutError, lambda exc: DeviceTimeout(str(exc) or "no answer")),
+    (ConnectionError, lambda exc: DeviceConnectionError(described(exc))),
+    # incl. serial.SerialException; termios: line settings the port refuses
+    ((OSError, termios.error), lambda exc: DeviceIOError(described(exc))),
+    # anything else is a malformed answer pymodbus could not decode
+    (Exception, _undecodable),
+)
+
+
+def map_exceptions() -> errors.map_exceptions:
+    """Context manager: pymodbus/pyserial/asyncio exceptions raised inside become
+    `DeviceError`s, by `MODBUS_ERRORS`."""
+    return errors.map_exceptions(MODBUS_ERRORS)

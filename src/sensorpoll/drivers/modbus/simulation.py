@@ -18,9 +18,9 @@ from pathlib import Path
 from sensorpoll.drivers.modbus.codec import Decoded, encode, unscaled
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusField
 from sensorpoll.drivers.modbus.plan import plan_requests
-from sensorpoll.drivers.modbus.pty import PtyLink
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
-from sensorpoll.drivers.simulated import Signal, signal_source
+from sensorpoll.drivers.pty import PtyLink
+from sensorpoll.drivers.signal import Signal, signal_source
 
 DEFAULT_WAVE = Signal(waveform="sine", min=0.0, max=100.0, period=60.0)
 

@@ -15,7 +15,7 @@ import serial
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.daemon.schedule import Grid
 from sensorpoll.daemon.service import Poller
-from tests.drivers.serial_helpers import config, polling, settings_from, thermometer
+from tests.drivers.serial.helpers import config, polling, settings_from, thermometer
 from tests.fakes.instruments import FakeLine, counting, fixed
 
 

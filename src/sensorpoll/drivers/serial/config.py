@@ -1,13 +1,13 @@
 """The `serial` driver's config model: line settings, command, reply parsing, simulation hints.
 
-Validated by the loader like every device section; used by `serial.py` and `serial_sim.py`.
+Validated by the loader like every device section; read by the line, driver, reply and
+simulation modules of this package.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Sequence
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
@@ -16,14 +16,12 @@ from sensorpoll.config.schema import (
     BusSpec,
     DeviceConfig,
     FieldConfig,
-    Settings,
     ValueKind,
 )
 from sensorpoll.config.types import Duration
-from sensorpoll.drivers.simulated import Signal
+from sensorpoll.drivers.signal import Signal
 
 PROTOCOL = "ascii-instrument"  # BusSpec protocol: a port is ASCII or Modbus, never both
-ASSUMED_REPLY_BYTES = 32  # for `check`'s estimate of line time
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|.)", re.DOTALL)
 _SIMPLE_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
@@ -75,7 +73,15 @@ NonEmptyEscaped = Annotated[str, AfterValidator(decode_escapes), AfterValidator(
 class SerialField(FieldConfig):
     """One value in the instrument's reply: a named group of `parse`, or column `index`."""
 
-    type: ValueKind = "number"
+    # The YAML key is `type`, as users have always written it; inside, `value_kind`, since in
+    # a Modbus field `type` is the register encoding and here there is none, only what the
+    # reply's text means.
+    value_kind: ValueKind = Field(
+        "number",
+        alias="type",
+        description="what the text means: number (default), bool (1/0, true/false, on/off, "
+        "yes/no) or string",
+    )
     index: NonNegativeInt | None = None  # with `split`: which column, counted from 0
     scale: float = 1.0  # value = number * scale + offset
     offset: float = 0.0
@@ -83,12 +89,12 @@ class SerialField(FieldConfig):
 
     @property
     def kind(self) -> ValueKind:
-        return self.type
+        return self.value_kind
 
     @model_validator(mode="after")
     def _scale_only_for_numbers(self) -> Self:
-        if self.type != "number" and (self.scale != 1.0 or self.offset != 0.0):
-            raise ValueError(f"scale and offset apply to numbers, not to type {self.type}")
+        if self.value_kind != "number" and (self.scale != 1.0 or self.offset != 0.0):
+            raise ValueError(f"scale and offset apply to numbers, not to type {self.value_kind}")
         return self
 
     @model_validator(mode="after")
@@ -96,12 +102,14 @@ class SerialField(FieldConfig):
         hint = self.simulate
         if hint is None:
             return self
-        if hint.waveform is not None and self.type != "number":
-            raise ValueError(f"simulate: a waveform needs a number field, not type {self.type}")
+        if hint.waveform is not None and self.value_kind != "number":
+            raise ValueError(
+                f"simulate: a waveform needs a number field, not type {self.value_kind}"
+            )
         value = hint.value
         kind = "bool" if isinstance(value, bool) else "string" if isinstance(value, str) else None
-        if value is not None and (kind or "number") != self.type:
-            raise ValueError(f"simulate: value {value!r} does not fit type {self.type}")
+        if value is not None and (kind or "number") != self.value_kind:
+            raise ValueError(f"simulate: value {value!r} does not fit type {self.value_kind}")
         return self
 
 
@@ -203,29 +211,3 @@ class SerialConfig(DeviceConfig):
             if indexed:
                 raise ValueError(f"index is only used with split (fields {', '.join(indexed)})")
         return self
-
-
-def bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]:
-    """`sensorpoll check`'s lines for one port: estimated transfer time per cycle, and a
-    warning when it exceeds the shortest deadline of the devices queueing on it."""
-    first = devices[0]
-    bits = 1 + first.bytesize + (first.parity != "N") + first.stopbits
-    char_time = bits / first.baudrate
-    chars = sum(
-        len(d.command) * (2 if d.echo else 1) + ASSUMED_REPLY_BYTES + len(d.terminator)
-        for d in devices
-    )
-    line_time = chars * char_time
-    deadline = min(settings.deadline(d) for d in devices)
-    lines = [
-        f"serial bus {first.port} ({first.baudrate} {first.bytesize}{first.parity}"
-        f"{first.stopbits:g}): {len(devices)} device(s), ~{line_time * 1000:.0f} ms of "
-        f"transfer per cycle (commands + ~{ASSUMED_REPLY_BYTES}-byte replies, without the "
-        f"instruments' own response time) of a {settings.interval:g}s interval"
-    ]
-    if line_time > deadline:
-        lines.append(
-            f"warning: serial bus {first.port}: its devices queue one after another and need "
-            f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
-        )
-    return lines

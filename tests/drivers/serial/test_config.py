@@ -12,8 +12,8 @@ from sensorpoll.config.loader import parse_settings
 from sensorpoll.config.schema import BusSpec, DeviceConfig
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.serial import SerialDriver
-from sensorpoll.drivers.serial_config import SerialConfig
-from tests.drivers.serial_helpers import settings_from
+from sensorpoll.drivers.serial.config import SerialConfig
+from tests.drivers.serial.helpers import settings_from
 
 
 def device(body: str) -> str:
@@ -144,3 +144,21 @@ def test_a_simulated_value_must_fit_the_fields_type() -> None:
         "{name: pressure, unit: pascal}", "{name: ok, type: bool, simulate: {value: OK}}"
     )
     assert "simulate: value 'OK' does not fit type bool" in problems(device(body))
+
+
+def test_a_fields_type_key_says_what_its_text_means() -> None:
+    body = GAUGE.replace(
+        "fields: [{name: pressure, unit: pascal}]", "fields: [{name: on, type: bool}]"
+    )
+    field = only_device(device(body)).fields[0]
+    assert (field.value_kind, field.kind) == ("bool", "bool")
+
+
+def test_the_internal_name_of_type_is_not_a_config_key() -> None:
+    body = GAUGE.replace("unit: pascal", "value_kind: bool")
+    assert "devices[0].fields[0].value_kind: unknown key" in problems(device(body))
+
+
+def test_a_wrong_type_is_reported_under_the_key_the_user_wrote() -> None:
+    body = GAUGE.replace("unit: pascal", "type: float32")
+    assert "devices[0].fields[0].type:" in problems(device(body))

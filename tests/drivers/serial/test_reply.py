@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sensorpoll.drivers.errors import ParseError
-from sensorpoll.drivers.serial_config import SerialConfig
-from sensorpoll.drivers.serial_reply import ReplyParser
+from sensorpoll.drivers.serial.config import SerialConfig
+from sensorpoll.drivers.serial.reply import ReplyParser
 
 
 def parser(**keys: Any) -> ReplyParser:

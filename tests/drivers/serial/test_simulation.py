@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sensorpoll.drivers.serial_config import SerialConfig
-from sensorpoll.drivers.serial_reply import ReplyBuilder, ReplyParser, SimulationError
-from sensorpoll.drivers.serial_sim import SerialSimulator, serial_devices, serve
-from tests.drivers.serial_helpers import polling, settings_from
+from sensorpoll.drivers.serial.config import SerialConfig
+from sensorpoll.drivers.serial.reply import ReplyBuilder, ReplyParser, SimulationError
+from sensorpoll.drivers.serial.simulation import SerialSimulator, serial_devices, serve
+from tests.drivers.serial.helpers import polling, settings_from
 
 
 def lab(port: Path, rs485: Path) -> str:
@@ -139,7 +139,7 @@ def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
 
 
 async def test_the_example_serial_config_reads_its_own_simulation(tmp_path: Path) -> None:
-    example = Path(__file__).parents[2] / "config" / "serial-sim.yaml"
+    example = Path(__file__).parents[3] / "config" / "serial-sim.yaml"
     text = example.read_text().replace("/tmp/sensorpoll-", f"{tmp_path}/")
     simulator = SerialSimulator(devices_of(text))
     try:

@@ -1,69 +1,28 @@
-"""The `serial` driver: ASCII request/response instruments on serial lines (flow stage 2).
+"""One serial port as the line its instruments share: open, reopen, send, read a reply.
 
-The only module that speaks pyserial(-asyncio-fast). Devices on one port share its `Bus`:
-one `SerialLine` (the open port) and one request at a time.
+With `errors.py`, the only module that speaks pyserial(-asyncio-fast). The `SerialLine` is
+the connection of the port's `Bus`; the driver holds the bus's turn while it uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
-from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import serial
 import serial_asyncio_fast
 
-from sensorpoll.config.schema import Settings
-from sensorpoll.drivers.base import Driver, Value
-from sensorpoll.drivers.bus import Buses
-from sensorpoll.drivers.errors import (
-    DeviceConnectionError,
-    DeviceError,
-    DeviceIOError,
-    ParseError,
-)
-from sensorpoll.drivers.serial_config import SerialConfig, bus_report
-from sensorpoll.drivers.serial_reply import ReplyParser, shown
+from sensorpoll.drivers.errors import DeviceConnectionError, ParseError, map_exceptions
+from sensorpoll.drivers.serial.errors import SERIAL_ERRORS
+from sensorpoll.drivers.serial.reply import shown_bytes
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 4096  # a "reply" longer than this without its terminator is garbage
-IDENTIFY_TIMEOUT = 0.5  # how long `identify` waits for the answer to *IDN?
 CLOSE_TIMEOUT = 2.0  # closing runs in an executor thread; never wait on it forever
 
-# errnos that mean "the port is not there (any more)", not "the transfer went wrong"
-_CONNECTION_ERRNOS = {
-    errno.ENOENT,
-    errno.ENODEV,
-    errno.ENXIO,
-    errno.EIO,
-    errno.EACCES,
-    errno.EPERM,
-    errno.EBUSY,
-    errno.EBADF,
-}
-
 LineSettings = tuple[tuple[str, Any], ...]
-
-
-@contextlib.contextmanager
-def map_exceptions(port: str) -> Iterator[None]:
-    """Turn pyserial and OS errors into our `DeviceError` reasons, in this one place."""
-    try:
-        yield
-    except DeviceError:
-        raise
-    except (serial.SerialException, OSError) as exc:
-        code = getattr(exc, "errno", None)
-        message = str(exc) if port in str(exc) else f"{port}: {exc}"
-        if code in _CONNECTION_ERRNOS or isinstance(exc, serial.PortNotOpenError):
-            raise DeviceConnectionError(message) from exc
-        raise DeviceIOError(message) from exc
-    except ValueError as exc:  # pyserial's word for settings the port refuses
-        raise DeviceIOError(f"{port}: {exc}") from exc
 
 
 class _LineProtocol(asyncio.Protocol):
@@ -132,7 +91,7 @@ class SerialLine:
             await self._close_transport()
         loop = asyncio.get_running_loop()
         protocol = _LineProtocol()
-        with map_exceptions(self.port):
+        with map_exceptions(SERIAL_ERRORS, self.port):
             # serial_for_url runs in the loop's executor: opening can block (USB adapters).
             transport, _ = await serial_asyncio_fast.create_serial_connection(
                 loop, lambda: protocol, self.port, **dict(self.settings)
@@ -273,112 +232,3 @@ class SerialLine:
                 return data
             protocol.changed.clear()
             await protocol.changed.wait()
-
-
-def shown_bytes(data: bytes) -> str:
-    return shown(data.decode("ascii", errors="backslashreplace"))
-
-
-class SerialDriver(Driver[SerialConfig]):
-    """One instrument: sends its command on its port's line, parses the reply line."""
-
-    config_model = SerialConfig
-
-    @classmethod
-    async def simulate(cls, devices: list[SerialConfig], announce: Callable[[str], None]) -> bool:
-        """`sensorpoll simulate`: each instrument on a pty, answering its own command."""
-        from sensorpoll.drivers.serial_sim import serve
-
-        if not devices:
-            return False
-        await serve(devices, out=announce)
-        return True
-
-    def __init__(self, config: SerialConfig, buses: Buses) -> None:
-        super().__init__(config, buses)
-        spec = config.bus()
-        self.bus = buses.get(spec.key)
-        self._settings: LineSettings = spec.settings
-        self._parser = ReplyParser(config)
-        encode = config.encoding
-        self._command = config.command.encode(encode)
-        self._terminator = config.terminator.encode(encode)
-        self._init = [config.with_line_ending(text).encode(encode) for text in config.init]
-        self._identify = config.with_line_ending("*IDN?").encode(encode)
-        # A reload that changes a device's init must run it again on the kept line.
-        self._prepared_key = (config.name, tuple(self._init), config.identify)
-
-    async def _line(self) -> SerialLine:
-        """The port's shared line; replaced if a reload changed the port's settings."""
-        line = self.bus.connection
-        if isinstance(line, SerialLine) and line.settings == self._settings:
-            return line
-        if isinstance(line, SerialLine):
-            await line.aclose()
-        line = SerialLine(self.config.port, self._settings)
-        self.bus.connection = line
-        self.bus.on_close(line.aclose)
-        return line
-
-    async def open(self) -> None:
-        async with self.bus.turn():
-            line = await self._line()
-            await line.ensure_open()
-
-    async def read(self) -> Mapping[str, Value]:
-        line = self.bus.connection
-        if isinstance(line, SerialLine) and line.unanswered(self._command):
-            # Our instrument did not answer last time: let neighbours on the line go first
-            # (every read of a cycle starts in the same loop iteration), so a dead instrument
-            # spends its own deadline, not theirs.
-            await asyncio.sleep(0)
-        async with self.bus.turn():
-            line = await self._line()
-            await line.ensure_open()
-            if self._prepared_key not in line.prepared:
-                await self._prepare(line)
-            reply = await line.exchange(
-                self._command,
-                self._terminator,
-                echo=self.config.echo,
-                late_reply_wait=self.config.late_reply_wait,
-            )
-        text = reply.decode(self.config.encoding, errors="replace")
-        try:
-            return self._parser.parse(text)
-        except ParseError as exc:
-            log.debug("device %s: %s", self.config.name, exc)
-            raise
-
-    async def _prepare(self, line: SerialLine) -> None:
-        """Init commands and identification, once per connection (a replugged instrument may
-        have lost its settings)."""
-        for command in self._init:
-            line.discard_input()
-            line.send(command)
-            await asyncio.sleep(self.config.init_delay)  # answers, if any, are discarded
-        # Identification is tried once per connection, whatever comes of it: an instrument
-        # that ignores *IDN? must not make every read spend its deadline waiting for it.
-        line.prepared.add(self._prepared_key)
-        if self.config.identify:
-            try:
-                async with asyncio.timeout(IDENTIFY_TIMEOUT):
-                    answer = await line.exchange(
-                        self._identify,
-                        self._terminator,
-                        echo=self.config.echo,
-                        late_reply_wait=0.0,  # may never be answered; cannot pass for a reading
-                    )
-            except (TimeoutError, ParseError) as exc:
-                log.warning("device %s: no usable answer to *IDN?: %s", self.config.name, exc)
-            else:
-                identity = answer.decode(self.config.encoding, errors="replace").strip()
-                log.info("device %s on %s identifies as %s", self.config.name, line.port, identity)
-
-    @classmethod
-    def check_report(cls, devices: list[SerialConfig], settings: Settings) -> list[str]:
-        """Each port's estimated line time per cycle against the interval and deadlines."""
-        by_port: dict[str, list[SerialConfig]] = {}
-        for device in devices:
-            by_port.setdefault(device.port, []).append(device)
-        return [line for same_port in by_port.values() for line in bus_report(same_port, settings)]

@@ -7,17 +7,14 @@ be understood is a `ParseError` carrying the truncated reply, never a guessed va
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from sensorpoll.drivers.base import Value
 from sensorpoll.drivers.errors import ParseError
-from sensorpoll.drivers.serial_config import SerialConfig, SerialField
-
-_sre: Any = importlib.import_module("re._parser")  # the regex parse tree; no typing stubs
+from sensorpoll.drivers.serial.config import SerialConfig, SerialField
+from sensorpoll.drivers.serial.pattern import PatternError, Template
 
 SHOWN_REPLY_CHARS = 60  # how much of a bad reply the log shows
 
@@ -35,10 +32,15 @@ def shown(reply: str) -> str:
     return repr(reply)
 
 
+def shown_bytes(data: bytes) -> str:
+    """Received bytes as the log shows them: undecodable ones escaped, truncated."""
+    return shown(data.decode("ascii", errors="backslashreplace"))
+
+
 def _converter(field: SerialField) -> Callable[[str], Value]:
-    if field.type == "string":
+    if field.value_kind == "string":
         return lambda text: text
-    if field.type == "bool":
+    if field.value_kind == "bool":
 
         def to_bool(text: str) -> Value:
             word = text.lower()
@@ -130,74 +132,22 @@ def _format_candidates(field: SerialField, value: Value) -> list[str]:
     return [compact, str(round(raw)), f"{raw:.1f}", f"{raw:.2f}", f"{raw:.3f}", f"{raw:.6e}"]
 
 
-def _in_set(items: Iterable[tuple[Any, Any]], char: str) -> bool:
-    code = ord(char)
-    for op, arg in items:
-        name = str(op)
-        if name == "LITERAL" and arg == code:
-            return True
-        if name == "RANGE" and arg[0] <= code <= arg[1]:
-            return True
-        if name == "CATEGORY" and re.fullmatch(_CATEGORIES.get(str(arg), "(?!)"), char):
-            return True
-    return False
-
-
-_CATEGORIES = {
-    "CATEGORY_DIGIT": r"\d",
-    "CATEGORY_NOT_DIGIT": r"\D",
-    "CATEGORY_SPACE": r"\s",
-    "CATEGORY_NOT_SPACE": r"\S",
-    "CATEGORY_WORD": r"\w",
-    "CATEGORY_NOT_WORD": r"\W",
-}
-_FILLERS = "0a x.,;:-_+=/A"  # characters tried for a character class, in order
-
-
-def _render(tokens: Any, groups: Mapping[int, str], done: dict[int, str]) -> str:
-    """The shortest text the parsed regex `tokens` matches, with named groups replaced."""
-    out: list[str] = []
-    for op, arg in tokens:
-        name = str(op)
-        if name == "LITERAL":
-            out.append(chr(arg))
-        elif name in ("NOT_LITERAL", "ANY"):
-            out.append(next(c for c in _FILLERS if name == "ANY" or ord(c) != arg))
-        elif name == "IN":
-            items = list(arg)
-            negate = bool(items) and str(items[0][0]) == "NEGATE"
-            members = items[1:] if negate else items
-            out.append(next((c for c in _FILLERS if _in_set(members, c) != negate), "?"))
-        elif name == "BRANCH":
-            out.append(_render(arg[1][0], groups, done))
-        elif name == "SUBPATTERN":
-            group, body = arg[0], arg[-1]
-            text = groups[group] if group in groups else _render(body, groups, done)
-            if group is not None:
-                done[group] = text
-            out.append(text)
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, _, body = arg
-            out.append(_render(body, groups, done) * low)
-        elif name == "GROUPREF":
-            out.append(done.get(arg, ""))
-        elif name == "ATOMIC_GROUP":
-            out.append(_render(arg, groups, done))
-        # AT (anchors), ASSERT, ASSERT_NOT, GROUPREF_EXISTS...: nothing to print
-    return "".join(out)
-
-
 class ReplyBuilder:
     """Builds a reply line the device's own `parse` / `split` accepts, for given values."""
 
     def __init__(self, config: SerialConfig) -> None:
         self.config = config
         self._fields = {f.name: f for f in config.fields}
+        self._pattern: re.Pattern[str] | None = None
         if config.parse is not None:
-            self._pattern: re.Pattern[str] | None = re.compile(config.parse)
-            self._tree = _sre.parse(config.parse)
-        else:
-            self._pattern = None
+            self._pattern = re.compile(config.parse)
+            try:
+                self._template = Template(config.parse)
+            except PatternError as exc:
+                raise SimulationError(
+                    f"device {config.name}: cannot build replies for parse "
+                    f"{config.parse!r}: {exc} is not supported by the simulator"
+                ) from None
 
     def reply(self, values: Mapping[str, Value]) -> str:
         body = self._body(values)
@@ -217,12 +167,11 @@ class ReplyBuilder:
         return self._regex_body(self._pattern, texts)
 
     def _regex_body(self, pattern: re.Pattern[str], texts: Mapping[str, list[str]]) -> str:
-        index = pattern.groupindex
         chosen = {name: options[0] for name, options in texts.items()}
         for name, options in texts.items():  # per field, the first printing that matches
             for option in options:
                 chosen[name] = option
-                match = pattern.fullmatch(self._fill(index, chosen))
+                match = pattern.fullmatch(self._fill(chosen))
                 if match is not None and match.group(name) == option:
                     break
             else:
@@ -231,8 +180,7 @@ class ReplyBuilder:
                     f"{name} so that parse {pattern.pattern!r} matches; give the field a "
                     "simulate value that fits the regex"
                 )
-        return self._fill(index, chosen)
+        return self._fill(chosen)
 
-    def _fill(self, index: Mapping[str, int], chosen: Mapping[str, str]) -> str:
-        groups = {index[name]: text for name, text in chosen.items()}
-        return _render(self._tree, groups, {})
+    def _fill(self, chosen: Mapping[str, str]) -> str:
+        return self._template.render(chosen)

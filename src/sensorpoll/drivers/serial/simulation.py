@@ -1,102 +1,36 @@
 """`sensorpoll simulate` for serial instruments: each configured port becomes a pseudo-terminal
 whose instruments answer their commands with values from the fields' `simulate:` hints.
 
-Entry point: `await serve(devices, link_dir=...)`; `PtyPort` is also the tests' stand-in port.
-Replies are built by `serial_reply.ReplyBuilder`, the inverse of the driver's parser.
+Entry point: `await serve(devices, link_dir=...)`. Replies are built by `reply.ReplyBuilder`,
+the inverse of the driver's parser.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import tty
+import random
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sensorpoll.drivers.bus import Buses
-from sensorpoll.drivers.serial_config import SerialConfig, SerialField
-from sensorpoll.drivers.serial_reply import ReplyBuilder, SimulationError
-from sensorpoll.drivers.simulated import SimulatedConfig, SimulatedDriver, SimulatedField
+from sensorpoll.config.schema import ValueKind
+from sensorpoll.drivers.pty import PtyPort
+from sensorpoll.drivers.serial.config import SerialConfig
+from sensorpoll.drivers.serial.reply import ReplyBuilder, SimulationError
+from sensorpoll.drivers.signal import Signal, signal_source
 
-__all__ = ["PtyPort", "SerialSimulator", "SimulationError", "serial_devices", "serve"]
+__all__ = ["SerialSimulator", "SimulationError", "serial_devices", "serve"]
 
 log = logging.getLogger(__name__)
 
 
-class PtyPort:
-    """A pseudo-terminal pair standing in for a serial port.
-
-    We keep the master end; clients open `path` (the slave end, /dev/pts/N) as they would
-    /dev/ttyUSB0. `link`, if given, is a symlink made to point at it. `close()` is an unplug:
-    the client's reads fail from then on.
-    """
-
-    def __init__(self, on_data: Callable[[bytes], None], link: Path | None = None) -> None:
-        self._on_data = on_data
-        self.link = link
-        self.path = ""
-        self._master = self._slave = -1
-
-    def open(self) -> str:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no line editing: bytes pass as on a real line
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        # Our slave fd stays open so the pty never hangs up while no client has it open.
-        asyncio.get_running_loop().add_reader(master, self._readable)
-        if self.link is not None:
-            tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            tmp.symlink_to(self.path)
-            tmp.replace(self.link)  # atomic: a client never sees the link missing
-        return self.path
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self._master, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            asyncio.get_running_loop().remove_reader(self._master)
-            return
-        if data:
-            self._on_data(data)
-
-    def write(self, data: bytes) -> None:
-        if self._master < 0:
-            return  # unplugged: the bytes go nowhere
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._master, data)
-
-    def close(self, *, unlink: bool = True) -> None:
-        """Tear the pair down (idempotent); the link is removed unless `unlink` is False."""
-        if self._master >= 0:
-            asyncio.get_running_loop().remove_reader(self._master)
-            os.close(self._master)
-            os.close(self._slave)
-            self._master = self._slave = -1
-        if unlink and self.link is not None and self.link.is_symlink():
-            with contextlib.suppress(FileNotFoundError):
-                self.link.unlink()
-
-
-def _default_simulation(field: SerialField) -> SimulatedField:
-    hint = field.simulate
-    if hint is None:  # no hint: something plausible of the field's type
-        defaults: dict[str, float | bool | str] = {"number": 1.0, "bool": True, "string": "SIM"}
-        return SimulatedField(name=field.name, value=defaults[field.type])
-    return SimulatedField(
-        name=field.name,
-        value=hint.value,
-        waveform=hint.waveform,
-        min=hint.min,
-        max=hint.max,
-        period=hint.period,
-    )
+DEFAULT_SIGNALS: dict[ValueKind, Signal] = {
+    "number": Signal(value=1.0),
+    "bool": Signal(value=True),
+    "string": Signal(value="SIM"),
+}  # for fields without a `simulate:` hint: something plausible of the field's type
 
 
 class SimulatedInstrument:
@@ -107,15 +41,17 @@ class SimulatedInstrument:
         self.command = config.command.encode(config.encoding)
         self.identify = config.with_line_ending("*IDN?").encode(config.encoding)
         self.builder = ReplyBuilder(config)
-        self._values = SimulatedDriver(
-            SimulatedConfig(
-                name=config.name, fields=tuple(_default_simulation(f) for f in config.fields)
-            ),
-            Buses(),
-        )
+        self._sources = [
+            (
+                f.name,
+                signal_source(f.simulate or DEFAULT_SIGNALS[f.value_kind], random.Random(f.name)),
+            )
+            for f in config.fields
+        ]
 
-    async def answer(self) -> bytes:
-        values = await self._values.read()
+    def answer(self) -> bytes:
+        now = time.time()  # wall clock: waveforms line up across restarts and daemons
+        values = {name: source(now) for name, source in self._sources}
         return self.builder.reply(values).encode(self.config.encoding, errors="replace")
 
     def identity(self) -> bytes:
@@ -153,7 +89,7 @@ class SimulatedLine:
     async def _reply(self, instrument: SimulatedInstrument, command: bytes, measure: bool) -> None:
         if instrument.config.echo:
             self.pty.write(command)
-        self.pty.write(await instrument.answer() if measure else instrument.identity())
+        self.pty.write(instrument.answer() if measure else instrument.identity())
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -190,7 +126,7 @@ class SerialSimulator:
         shown: list[str] = []
         for port, line in self.lines.items():
             for instrument in line.instruments:
-                await instrument.answer()  # SimulationError now, not on the first command
+                instrument.answer()  # SimulationError now, not on the first command
             path = line.pty.open()
             where = f" (linked at {line.pty.link})" if line.pty.link is not None else ""
             for instrument in line.instruments:

@@ -1,0 +1,114 @@
+"""`HttpJsonDriver`: one GET per cycle, the fields picked out of the JSON answer.
+
+aiohttp's exceptions become sensorpoll's typed device errors in `map_errors`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+
+from sensorpoll.config import Settings
+from sensorpoll.drivers import (
+    Bus,
+    Buses,
+    DeviceConnectionError,
+    DeviceIOError,
+    DeviceTimeout,
+    Driver,
+    ParseError,
+    ProtocolError,
+    Value,
+)
+from sensorpoll_httpjson.config import HttpJsonConfig, JsonField
+from sensorpoll_httpjson.simulation import serve_devices
+
+
+@contextmanager
+def map_errors(url: str) -> Iterator[None]:
+    """aiohttp's exceptions as the device errors whose `reason` the cycle shows."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as exc:
+        raise DeviceConnectionError(f"{url}: {exc}") from exc
+    except (aiohttp.ContentTypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ParseError(f"{url}: the answer is not JSON: {exc}") from exc
+    except aiohttp.ClientResponseError as exc:
+        raise ProtocolError(
+            f"{url}: {exc.status} {exc.message}", reason=f"http:{exc.status}"
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise DeviceIOError(f"{url}: {type(exc).__name__}: {exc}") from exc
+    except TimeoutError as exc:  # aiohttp's own socket timeouts; the loop's deadline cancels
+        raise DeviceTimeout(f"{url}: {exc or 'timed out'}") from exc
+
+
+def pick(document: Any, field: JsonField) -> Value:
+    """The field's value in `document`; ParseError naming the path when it is not there."""
+    node = document
+    for i, step in enumerate(field.path):
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            node = node[int(step)]
+        else:
+            where = ".".join(field.path[: i + 1])
+            raise ParseError(f"field {field.name}: the document has no {where}")
+    wanted = {"number": (int, float), "bool": (bool,), "string": (str,)}[field.type]
+    # JSON true/false are Python bools, which are ints: not numbers here
+    if not isinstance(node, wanted) or (field.type == "number" and isinstance(node, bool)):
+        raise ParseError(f"field {field.name}: expected a {field.type}, got {node!r}")
+    value: Value = node
+    return value
+
+
+class HttpJsonDriver(Driver[HttpJsonConfig]):
+    """A device with an HTTP JSON status endpoint."""
+
+    config_model = HttpJsonConfig
+
+    def __init__(self, config: HttpJsonConfig, buses: Buses) -> None:
+        super().__init__(config, buses)
+        self.bus: Bus = buses.get(config.bus().key)
+
+    def _session(self) -> aiohttp.ClientSession:
+        # The first device on a host opens the session its neighbours share; the Bus closes
+        # it when the daemon stops or a reload removes the host's last device.
+        if self.bus.connection is None:
+            session = aiohttp.ClientSession(raise_for_status=True)
+            self.bus.connection = session
+            self.bus.on_close(session.close)
+        connection: aiohttp.ClientSession = self.bus.connection
+        return connection
+
+    async def read(self) -> Mapping[str, Value]:
+        url = self.config.url
+        async with self.bus.turn():
+            with map_errors(url):
+                async with self._session().get(url) as response:
+                    document = await response.json(content_type=None)
+        return {field.name: pick(document, field) for field in self.config.fields}
+
+    @classmethod
+    def check_report(cls, devices: list[HttpJsonConfig], settings: Settings) -> list[str]:
+        lines = ["httpjson requests:"]
+        by_url: dict[str, list[str]] = {}
+        for device in devices:
+            by_url.setdefault(device.url, []).append(device.name)
+            picks = ", ".join(f"{f.name} <- {f.key or f.name}" for f in device.fields)
+            lines.append(f"  {device.name}: GET {device.url}: {picks}")
+        for url, names in by_url.items():
+            if len(names) > 1:
+                lines.append(
+                    f"warning: {', '.join(names)} all GET {url}: one device with all their "
+                    "fields reads it once per cycle instead of once each"
+                )
+        return lines
+
+    @classmethod
+    async def simulate(cls, devices: list[HttpJsonConfig], announce: Callable[[str], None]) -> bool:
+        return await serve_devices(devices, announce)
