@@ -16,11 +16,12 @@ import asyncio
 import json
 import statistics
 
+from sensorpoll.drivers.modbus.pty import PtyLink
+
 from sensorpoll.config import parse_settings
 from sensorpoll.daemon.devices import Poller
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.modbus.plan import device_plan
-from sensorpoll.drivers.modbus.pty import PtyLink
 from sensorpoll.drivers.modbus.report import bus_time_per_cycle
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
 

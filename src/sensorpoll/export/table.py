@@ -7,7 +7,9 @@ from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.drivers.base import Value
 
 
-def format_value(value: Value, unit: str | None) -> str:
+def format_value(value: Value | None, unit: str | None) -> str:
+    if value is None:  # no valid value this cycle
+        return "null"
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):

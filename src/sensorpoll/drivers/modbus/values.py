@@ -56,6 +56,12 @@ def _sentinels(field: ModbusField) -> frozenset[int | float]:
     return frozenset(values)
 
 
+def _pattern_in(
+    number: float, to_pattern: Callable[[float], int] | None, sentinels: frozenset[int | float]
+) -> bool:
+    return to_pattern is not None and math.isfinite(number) and to_pattern(number) in sentinels
+
+
 def compile_rule(field: ModbusField) -> ValueRule:
     bit, bits = field.bit, field.bits
     if bit is not None:
@@ -80,10 +86,7 @@ def compile_rule(field: ModbusField) -> ValueRule:
         number: int | float = raw  # type: ignore[assignment]  # numbers only: see config
         if bits is not None:
             number = (int(number) >> shift) & mask
-        if sentinels and (
-            number in sentinels
-            or (to_pattern is not None and math.isfinite(number) and to_pattern(number) in sentinels)
-        ):
+        if sentinels and (number in sentinels or _pattern_in(number, to_pattern, sentinels)):
             return None
         if is_float and not math.isfinite(number):
             return None
