@@ -6,29 +6,34 @@ Drivers of devices on the same line get the same Bus; none knows who else is on 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class LineConnection(Protocol):
+    """What the drivers of one line share through its `Bus` (a Modbus line, a serial line)."""
+
+    async def aclose(self) -> None: ...
 
 
 class Bus:
     """One line's request queue and its shared connection.
 
     `turn()` grants the line to one request at a time, first come first served (asyncio.Lock
-    wakes waiters in FIFO order). `connection` is whatever the line's drivers share (a pymodbus
-    client, a serial stream); the first driver to need it opens it via `connect()`.
+    wakes waiters in FIFO order). `connection` is what the line's drivers share (a
+    `ModbusLine`, a `SerialLine`): the first driver to need it creates it, and each driver
+    checks it holds its own kind.
     """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self._lock = asyncio.Lock()
-        self.connection: Any = None
+        self.connection: LineConnection | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
-    @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        async with self._lock:
-            yield
+    def turn(self) -> asyncio.Lock:
+        """`async with bus.turn():` holds the line for one request (or one exchange)."""
+        return self._lock
 
     @property
     def busy(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.cycle import Cycle, DeviceResult
 
 
 def iso_utc(timestamp: float) -> str:
@@ -17,32 +17,12 @@ def iso_utc(timestamp: float) -> str:
 
 
 def cycle_to_dict(cycle: Cycle, *, measurements_only: bool = False) -> dict[str, Any]:
-    """The cycle JSON. A device's `carried` (fields not read this cycle, with the time they
-    were read) and `partial` (true) appear only when there is something to say.
-
-    `measurements_only` (the jsonl sink): what was read this cycle, not carried copies --
-    carried fields are left out, and devices not read this cycle altogether."""
-    devices = []
-    for d in cycle.devices:
-        values = d.values
-        carried = d.carried
-        if carried and measurements_only:
-            if not d.attempted:
-                continue
-            values = {k: v for k, v in values.items() if k not in carried}
-            carried = {}
-        device = {
-            "device": d.device,
-            "ok": d.ok,
-            "error": d.error,
-            "duration_s": round(d.duration_s, 6),
-            "values": values,
-        }
-        if carried:
-            device["carried"] = {name: iso_utc(when) for name, when in carried.items()}
-        if d.partial:
-            device["partial"] = True
-        devices.append(device)
+    """The cycle JSON. `measurements_only` (the jsonl sink): what was read in this cycle, not
+    carried copies -- carried fields are left out, and devices not read this cycle too."""
+    if measurements_only:
+        devices = [m for d in cycle.devices if (m := _measured_dict(d)) is not None]
+    else:
+        devices = [_device_dict(d) for d in cycle.devices]
     return {
         "cycle": cycle.number,
         "started": iso_utc(cycle.started),
@@ -51,12 +31,48 @@ def cycle_to_dict(cycle: Cycle, *, measurements_only: bool = False) -> dict[str,
     }
 
 
+def _device_dict(d: DeviceResult) -> dict[str, Any]:
+    """A device's result. `carried` (fields not read this cycle, with the time they were
+    read) and `partial` (true) appear only when there is something to say."""
+    device = {
+        "device": d.device,
+        "ok": d.ok,
+        "error": d.error,
+        "duration_s": round(d.duration_s, 6),
+        "values": d.values,
+    }
+    if d.carried:
+        device["carried"] = {name: iso_utc(when) for name, when in d.carried.items()}
+    if d.partial:
+        device["partial"] = True
+    return device
+
+
+def _measured_dict(d: DeviceResult) -> dict[str, Any] | None:
+    """`_device_dict` without carried values; None for a device whose values are all carried."""
+    if not d.carried:
+        return _device_dict(d)
+    if not d.attempted:
+        return None
+    values = {k: v for k, v in d.values.items() if k not in d.carried}
+    return {**_device_dict(d._replace(carried={})), "values": values}
+
+
+def device_message(cycle: Cycle, result: DeviceResult, started: str) -> bytes:
+    """One device's part of the cycle JSON, after the cycle's number and start (`iso_utc`,
+    made once per cycle by the caller): what the MQTT sink publishes per device."""
+    return _dumps({"cycle": cycle.number, "started": started, **_device_dict(result)})
+
+
 def cycle_to_json_bytes(
     cycle: Cycle, *, indent: bool = False, measurements_only: bool = False
 ) -> bytes:
     # orjson: ~20x faster than the json module for 1,000 devices (a jsonl line every cycle).
     # JSON has no NaN or infinity; orjson writes them as null, as a reader expects.
-    data = cycle_to_dict(cycle, measurements_only=measurements_only)
+    return _dumps(cycle_to_dict(cycle, measurements_only=measurements_only), indent=indent)
+
+
+def _dumps(data: dict[str, Any], *, indent: bool = False) -> bytes:
     try:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 if indent else 0)
     except orjson.JSONEncodeError:  # an integer wider than 64 bits: the slow, general path

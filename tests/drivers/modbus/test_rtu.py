@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer
 
+from sensorpoll.drivers.modbus.compat import ImageContext
 from sensorpoll.drivers.modbus.wire import silence
 
 from .conftest import device, image
@@ -92,3 +95,40 @@ async def test_line_noise_costs_at_most_one_read_and_never_a_wrong_value(
     assert noisy.ok or noisy.error in ("timeout", "protocol")
     after = await polled.poll()
     assert (after.ok, after.values) == (True, {"value": 4321})
+
+
+@pytest.fixture
+async def noisy_slave(pty_link):
+    """A pymodbus RTU server whose answers arrive with their CRC broken while `corrupt` is set."""
+    corrupt = {"on": True}
+
+    def tamper(sending: bool, frame: bytes) -> bytes:
+        if sending and corrupt["on"]:
+            return frame[:-1] + bytes([frame[-1] ^ 0xFF])
+        return frame
+
+    server = ModbusSerialServer(
+        ImageContext({1: image({0: 42})}),
+        framer=FramerType.RTU,
+        port=pty_link.ends[1],
+        baudrate=115200,
+        trace_packet=tamper,
+        ignore_missing_devices=True,
+    )
+    await server.serve_forever(background=True)
+    yield corrupt
+    await server.shutdown()
+    await asyncio.sleep(0)
+
+
+async def test_an_answer_with_a_broken_crc_is_reported_as_crc(noisy_slave, pty_link, open_driver):
+    polled = open_driver(rtu("noisy", pty_link.ends[0], 1))
+    result = await polled.poll()
+    assert (result.ok, result.error, result.values) == (False, "crc", {})
+
+
+async def test_the_read_after_a_broken_crc_gets_the_value(noisy_slave, pty_link, open_driver):
+    polled = open_driver(rtu("noisy", pty_link.ends[0], 1))
+    await polled.poll()
+    noisy_slave["on"] = False
+    assert (await polled.poll()).values == {"value": 42}

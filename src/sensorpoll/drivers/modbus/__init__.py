@@ -1,7 +1,8 @@
 """`driver: modbus`: Modbus TCP/UDP/RTU/ASCII/RTU-over-TCP devices (flow stage 2).
 
-config (keys), codec (values), plan (requests), wire (line timing), client + errors (the only
-pymodbus users), line (bus queue), driver, report (`check`), server + pty (`simulate`).
+config (keys), codec (values), plan (requests), wire (line timing, CRC), client + errors
+(pymodbus clients), compat (pymodbus beyond its public API), line (bus queue), driver,
+report (`check`), probe (`probe`), server + pty + simulation (`simulate`).
 """
 
 from sensorpoll.drivers.modbus.driver import ModbusDriver

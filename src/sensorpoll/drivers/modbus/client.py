@@ -15,12 +15,13 @@ from pymodbus.client import (
     AsyncModbusTcpClient,
     AsyncModbusUdpClient,
 )
-from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerType
 
-from sensorpoll.drivers.errors import DeviceConnectionError, ProtocolError
+from sensorpoll.drivers.errors import DeviceConnectionError, DeviceTimeout, ProtocolError
+from sensorpoll.drivers.modbus import compat
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse, map_exceptions
+from sensorpoll.drivers.modbus.wire import fails_crc
 
 # pymodbus logs every missed answer at ERROR; the poll loop already logs a device going down
 # and coming back once, so keep pymodbus quiet unless someone configured its logger.
@@ -33,7 +34,10 @@ REGISTER_TABLES = frozenset({"holding", "input"})
 
 
 def make_client(
-    config: ModbusConfig, timeout: float, on_connect: Callable[[bool], None] | None = None
+    config: ModbusConfig,
+    timeout: float,
+    on_connect: Callable[[bool], None] | None = None,
+    on_packet: Callable[[bool, bytes], bytes] | None = None,
 ) -> Any:
     """A pymodbus client for `config`'s line. retries=0 and no automatic reconnect: deadlines
     and reconnects are ours."""
@@ -42,6 +46,7 @@ def make_client(
         "retries": 0,
         "reconnect_delay": 0,
         "trace_connect": on_connect,
+        "trace_packet": on_packet,
     }
     if config.transport in ("rtu", "ascii"):
         framer = FramerType.RTU if config.transport == "rtu" else FramerType.ASCII
@@ -61,23 +66,11 @@ def make_client(
     return AsyncModbusTcpClient(host, port=config.network_port, framer=framer, **common)
 
 
-def _is_cancellation(exc: BaseException, task: asyncio.Task[Any] | None) -> bool:
-    """Whether `exc` is our task being cancelled. pymodbus 3.12 turns a cancellation inside a
-    request into ModbusIOException("Request cancelled outside library."); that is undone here so
-    asyncio.timeout (the device deadline) still sees a cancellation."""
-    if isinstance(exc, asyncio.CancelledError):
-        return True
-    return task is not None and task.cancelling() > 0 and "cancelled" in str(exc)
-
-
 class Connection:
     """A connected pymodbus client. Closing it releases its socket or serial port.
 
     pymodbus does not fail a pending request when the other side closes the connection (it
     waits for its timeout), so a read also watches for the connection being lost.
-
-    `ModbusLine.request` drives a request itself through `reader`, `ask`, `failed` and
-    `values`; `read` does the same for other callers (probe).
     """
 
     def __init__(self) -> None:
@@ -85,28 +78,39 @@ class Connection:
         # set by pymodbus's connection-lost callback and by close(): a flag the line tests per
         # read, rather than a property chain into pymodbus
         self.lost = True
-        self.reader: asyncio.Task[Any] | None = None  # the task waiting for an answer
+        self._reader: asyncio.Task[Any] | None = None  # the task waiting for an answer
         self._hung_up_on_reader = False
         self._ask: dict[str, Callable[..., Awaitable[Any]]] = {}
+        # RTU framing: what pymodbus last had in its receive buffer since the last request.
+        # pymodbus drops a frame whose CRC fails without a word, so the request times out;
+        # this tells that timeout apart (reason `crc`) from a unit that did not answer.
+        self._received = b""
+
+    def _on_packet(self, sending: bool, data: bytes) -> bytes:
+        self._received = b"" if sending else data
+        return data
 
     def _on_connect(self, up: bool) -> None:
         if up:
             return
         self.lost = True
-        if self.reader is not None:  # fail the pending request now, not at its timeout
+        if self._reader is not None:  # fail the pending request now, not at its timeout
             self._hung_up_on_reader = True
-            self.reader.cancel()
+            self._reader.cancel()
 
     @classmethod
     async def open(cls, config: ModbusConfig, answer_timeout: float) -> Connection:
         connection = cls()
-        client = connection._client = make_client(config, answer_timeout, connection._on_connect)
+        rtu_framed = config.transport in ("rtu", "rtu-over-tcp")
+        client = connection._client = make_client(
+            config,
+            answer_timeout,
+            connection._on_connect,
+            connection._on_packet if rtu_framed else None,
+        )
         try:
             with map_exceptions():
-                # what client.connect() does, minus the fixed 100 ms sleep pymodbus 3.12 adds
-                # after it (every reconnect of a shared serial line would pay it)
-                client.ctx.reset_delay()
-                connected = await client.ctx.connect()
+                connected = await compat.connect(client)
         except BaseException:
             client.close()
             raise
@@ -123,16 +127,45 @@ class Connection:
         connection.lost = False
         return connection
 
-    def ask(self, table: str) -> Callable[..., Awaitable[Any]]:
-        """The pymodbus request for `table`: call it with (address, count=, device_id=)."""
-        return self._ask[table]
+    async def read(
+        self, table: str, address: int, count: int, unit: int, answer_timeout: float | None = None
+    ) -> Block:
+        """`count` values from `address` of `table` of unit `unit`, waiting at most
+        `answer_timeout` seconds for the answer (None: pymodbus's timeout, the deadline)."""
+        if self.lost:
+            raise DeviceConnectionError("connection closed by the device")
+        task = self._reader = asyncio.current_task()
+        try:
+            if answer_timeout is None:
+                # no timer of our own (pymodbus's timeout is the deadline): asyncio.timeout
+                # costs ~4 us a request, 6% of bench/modbus_overhead.py's figure
+                response = await self._request(table, address, count, unit, task)
+            else:
+                async with asyncio.timeout(answer_timeout):
+                    response = await self._request(table, address, count, unit, task)
+        except (TimeoutError, DeviceTimeout):
+            if self._received and fails_crc(self._received, unit, table, count):
+                raise ProtocolError(
+                    f"the answer failed its CRC check: {self._received.hex(' ')}", reason="crc"
+                ) from None
+            raise
+        finally:
+            self._reader = None
+        return self._values(response, table, count)
 
-    def failed(self, exc: BaseException, task: asyncio.Task[Any] | None) -> NoReturn:
-        """Raise what a request that raised `exc` fails with (call it in the except clause,
-        inside any timeout of the request's own)."""
-        if isinstance(exc, asyncio.CancelledError | ModbusIOException) and _is_cancellation(
-            exc, task
-        ):
+    async def _request(
+        self, table: str, address: int, count: int, unit: int, task: asyncio.Task[Any] | None
+    ) -> Any:
+        try:
+            return await self._ask[table](address, count=count, device_id=unit)
+        except BaseException as exc:
+            # inside any timeout of the request's own: a cancellation pymodbus disguised must
+            # be one again before asyncio.timeout looks at it
+            self._failed(exc, task)
+
+    def _failed(self, exc: BaseException, task: asyncio.Task[Any] | None) -> NoReturn:
+        """Raise what a request that raised `exc` fails with."""
+        if compat.is_cancellation(exc, task):
             hung_up, self._hung_up_on_reader = self._hung_up_on_reader, False
             if hung_up and task is not None and task.uncancel() == 0:
                 raise DeviceConnectionError("connection closed by the device mid-request") from None
@@ -142,7 +175,7 @@ class Connection:
         with map_exceptions():
             raise exc
 
-    def values(self, response: Any, table: str, count: int) -> Block:
+    def _values(self, response: Any, table: str, count: int) -> Block:
         """The values of a pymodbus response to a request of `count` from `table`."""
         try:
             if response.isError():
@@ -152,7 +185,7 @@ class Connection:
                 )
             values: Block = response.registers if table in REGISTER_TABLES else response.bits
         except BaseException as exc:
-            self.failed(exc, None)
+            self._failed(exc, None)
         if len(values) != count:
             if len(values) < count:
                 raise ProtocolError(
@@ -160,18 +193,6 @@ class Connection:
                 )
             values = values[:count]  # bits come padded to whole bytes
         return values
-
-    async def read(self, table: str, address: int, count: int, unit: int) -> Block:
-        if self.lost:
-            raise DeviceConnectionError("connection closed by the device")
-        task = self.reader = asyncio.current_task()
-        try:
-            response = await self._ask[table](address, count=count, device_id=unit)
-        except BaseException as exc:
-            self.failed(exc, task)
-        finally:
-            self.reader = None
-        return self.values(response, table, count)
 
     def close(self) -> None:
         self.lost = True

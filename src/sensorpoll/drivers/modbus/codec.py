@@ -6,10 +6,11 @@ Pure functions used by the driver (decode), the simulator and probe (encode, dec
 from __future__ import annotations
 
 import math
-import operator
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, get_args
+from typing import Literal, NamedTuple, get_args
+
+from sensorpoll.drivers.modbus.float32 import shortest_float32
 
 DataType = Literal[
     "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool", "string"
@@ -91,7 +92,7 @@ def decode_raw(registers: list[int], data_type: DataType, order: ByteOrder = "AB
         text = data.split(b"\0", 1)[0].decode("utf-8", errors="replace")
         return text.rstrip(" ")
     value: int | float = struct.unpack(_FORMATS[data_type], _reorder(data, order))[0]
-    return value
+    return shortest_float32(value) if data_type == "float32" else value
 
 
 def scaled(value: int | float, scale: float, offset: float) -> int | float:
@@ -114,85 +115,65 @@ def decode(
     return scaled(raw, scale, offset)
 
 
-def _swap(register: int) -> int:
-    return ((register & 0xFF) << 8) | (register >> 8)
+class FieldLayout(NamedTuple):
+    """Where one field sits in the block a request reads, and how to decode it."""
+
+    name: str
+    begin: int  # index of its first register (or bit) in the block
+    data_type: DataType
+    order: ByteOrder = "ABCD"
+    scale: float = 1.0
+    offset: float = 0.0
+    string_registers: int = 1  # a string's length (other types have a fixed size)
 
 
-def compile_decoder(
-    data_type: DataType,
-    order: ByteOrder = "ABCD",
-    scale: float = 1.0,
-    offset: float = 0.0,
-    count: int = 1,
-) -> Callable[[Sequence[int]], Decoded]:
-    """`decode` for one field, with the work that does not depend on the registers done once:
-    the driver calls the result every cycle. Same results as `decode` (tested against it)."""
-    if data_type in ("bool", "string"):
-        return lambda registers: decode_raw(list(registers), data_type, order)
-    order = canonical_byte_order(order)
-    reverse = order in ("CDAB", "DCBA")
-    swap = order in ("BADC", "DCBA")
-    if data_type == "uint16" and not swap and scale == 1.0 and offset == 0.0:
-        return operator.itemgetter(0)  # the most common field: the register itself
-    value_struct = struct.Struct(_FORMATS[data_type])
-    size = value_struct.size // 2
-    words = struct.Struct(f">{size}H")
-    unpack, pack = value_struct.unpack, words.pack
-
-    def raw(registers: Sequence[int]) -> int | float:
-        regs = registers[::-1] if reverse else registers
-        if swap:
-            regs = [_swap(r) for r in regs]
-        value: int | float = unpack(pack(*regs))[0]
-        return value
-
-    if scale == 1.0 and offset == 0.0:
-        return raw
-    return lambda registers: raw(registers) * scale + offset
+BlockDecoder = Callable[[Sequence[int], dict[str, Decoded]], None]
+# (the block, one of its two byte images) -> the field's value
+_Reader = Callable[[Sequence[int], bytes], Decoded]
+_BIG, _LITTLE = 0, 1  # the block's words packed big- or little-endian
 
 
-BlockField = tuple[str, int, DataType, ByteOrder, float, float]  # name, first index, ...
+def compile_decoder(fields: Sequence[FieldLayout], registers: int) -> BlockDecoder:
+    """For a block of `registers` values: a function that decodes every field of `fields`
+    into a dict, in that order, with the same results as `decode` per field. The driver
+    compiles one per planned request and calls it every cycle.
 
-
-def compile_block_decoder(
-    fields: Sequence[BlockField], registers: int
-) -> Callable[[Sequence[int], dict[str, Decoded]], None] | None:
-    """For a block of `registers` registers: a function that decodes every field of `fields`
-    (name, first index in the block, type, order, scale, offset) into a dict, in that order.
-    Same results as `compile_decoder` per field; None unless every field is numeric.
-
-    The block is packed to bytes once (big-endian words, and little-endian ones if a field
-    needs them) and each field is one C unpack_from: every byte order is one of the two
-    images read big- or little-endian, so no per-field slicing or repacking."""
-    if not all(data_type in NUMERIC_TYPES for _, _, data_type, _, _, _ in fields):
-        return None
-    pack_big = struct.Struct(f">{registers}H").pack
-    pack_little = struct.Struct(f"<{registers}H").pack
-    # (name, from the little-endian image, unpack_from, byte offset, scaled, scale, offset)
-    reads: list[tuple[str, bool, Callable[[bytes, int], tuple[Any, ...]], int, bool, float, float]]
-    reads = []
-    for name, begin, data_type, order, scale, offset in fields:
-        order = canonical_byte_order(order)
-        reverse = order in ("CDAB", "DCBA")  # words in reverse order
-        swap = order in ("BADC", "DCBA")  # bytes swapped within each word
-        # reversed words read big-endian = the little-endian image read little-endian;
-        # swapped bytes = the little-endian image read big-endian
-        value_struct = struct.Struct(("<" if reverse else ">") + _FORMATS[data_type][1:])
-        plain = scale == 1.0 and offset == 0.0
-        reads.append(
-            (name, reverse != swap, value_struct.unpack_from, 2 * begin, not plain, scale, offset)
-        )
-    need_big = not all(little for _, little, *_ in reads)
-    need_little = any(little for _, little, *_ in reads)
+    Numbers: the block is packed to bytes once per image a field needs and each field is one
+    C `unpack_from`: every byte order is one of the two images read big- or little-endian, so
+    no per-field slicing or repacking. Bools (and coil/discrete bits) and strings decode from
+    their slice of the block."""
+    packers = (struct.Struct(f">{registers}H").pack, struct.Struct(f"<{registers}H").pack)
+    readers = [(field.name, *_reader(field)) for field in fields]
+    needed = {image for _, image, _ in readers if image is not None}
 
     def decode(block: Sequence[int], values: dict[str, Decoded]) -> None:
-        big = pack_big(*block) if need_big else b""
-        little = pack_little(*block) if need_little else b""
-        for name, from_little, unpack_from, at, scaled, scale, offset in reads:
-            value = unpack_from(little if from_little else big, at)[0]
-            values[name] = value * scale + offset if scaled else value
+        images = [pack(*block) if i in needed else b"" for i, pack in enumerate(packers)]
+        for name, image, read in readers:
+            values[name] = read(block, b"" if image is None else images[image])
 
     return decode
+
+
+def _reader(field: FieldLayout) -> tuple[int | None, _Reader]:
+    """Which byte image of the block `field` is read from (None: the block itself), and how."""
+    _, begin, data_type, order, scale, offset, string_registers = field
+    if data_type not in NUMERIC_TYPES:
+        end = begin + register_count(data_type, string_registers)
+        return None, lambda block, _: decode_raw(list(block[begin:end]), data_type, order)
+    order = canonical_byte_order(order)
+    reverse = order in ("CDAB", "DCBA")  # words in reverse order
+    swap = order in ("BADC", "DCBA")  # bytes swapped within each word
+    # reversed words read big-endian = the little-endian image read little-endian;
+    # swapped bytes = the little-endian image read big-endian
+    unpack_from = struct.Struct(("<" if reverse else ">") + _FORMATS[data_type][1:]).unpack_from
+    image, at = (_LITTLE if reverse != swap else _BIG), 2 * begin
+    if data_type == "float32":
+        if scale == 1.0 and offset == 0.0:
+            return image, lambda _, data: shortest_float32(unpack_from(data, at)[0])
+        return image, lambda _, data: shortest_float32(unpack_from(data, at)[0]) * scale + offset
+    if scale == 1.0 and offset == 0.0:
+        return image, lambda _, data: unpack_from(data, at)[0]
+    return image, lambda _, data: unpack_from(data, at)[0] * scale + offset
 
 
 def encode(

@@ -5,66 +5,52 @@ Seen from the poll loop it is any other driver; the line (bus queue) and pymodbu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sensorpoll.config.schema import Settings
 from sensorpoll.drivers.base import Driver, Value
 from sensorpoll.drivers.bus import Bus, Buses
-from sensorpoll.drivers.modbus.client import Block
-from sensorpoll.drivers.modbus.codec import compile_block_decoder, compile_decoder
+from sensorpoll.drivers.modbus.codec import BlockDecoder, FieldLayout, compile_decoder
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
-from sensorpoll.drivers.modbus.line import ModbusLine, block_and_end
-from sensorpoll.drivers.modbus.plan import Request, RequestPlan, plan_requests
-
-
-def device_plan(config: ModbusConfig) -> RequestPlan:
-    return plan_requests(
-        config.fields,
-        max_registers=config.max_registers_per_request,
-        max_gap=config.max_gap,
-        one_per_field=config.one_request_per_field,
-    )
+from sensorpoll.drivers.modbus.line import ModbusLine
+from sensorpoll.drivers.modbus.plan import Request, device_plan
+from sensorpoll.drivers.modbus.report import check_report
 
 
 @dataclass(frozen=True)
-class Step:
-    """One planned request, compiled: its answer timeout and how to cut each field from it."""
+class CompiledRequest:
+    """One planned request with what reading it takes: its answer timeout and its decoder."""
 
     request: Request
     answer_timeout: float | None
-    # (field name, first index, end index, decoder; None: a bit, bool(block[first]))
-    fields: tuple[tuple[str, int, int, Callable[[Sequence[int]], Value] | None], ...]
-    # all fields at once into the values, when they are all numeric (see compile_block_decoder)
-    decode: Callable[[Sequence[int], dict[str, Value]], None] | None = None
+    decode: BlockDecoder  # the block it reads -> every field's value, into a dict
 
 
-def compile_step(config: ModbusConfig, request: Request) -> Step:
-    fields = []
-    for field in request.fields:
-        begin = field.address - request.address
-        decoder = None
-        if field.table not in BIT_TABLES:
-            decoder = compile_decoder(
-                field.data_type, field.order, field.scale, field.offset, field.count or 1
-            )
-        fields.append((field.name, begin, begin + field.size, decoder))
-    limit = config.answer_timeout(request.count, bits=request.table in BIT_TABLES)
-    decode = None
-    if request.table not in BIT_TABLES:
-        decode = compile_block_decoder(
-            [
-                (f.name, f.address - request.address, f.data_type, f.order, f.scale, f.offset)
-                for f in request.fields
-            ],
-            request.count,
+def compile_request(config: ModbusConfig, request: Request) -> CompiledRequest:
+    layouts = [
+        FieldLayout(
+            field.name,
+            field.address - request.address,
+            field.data_type,
+            field.order,
+            field.scale,
+            field.offset,
+            field.count or 1,
         )
-    return Step(request, limit, tuple(fields), decode)
+        for field in request.fields
+    ]
+    bits = request.table in BIT_TABLES
+    return CompiledRequest(
+        request,
+        config.answer_timeout(request.count, bits=bits),
+        compile_decoder(layouts, request.count),
+    )
 
 
 class ModbusDriver(Driver[ModbusConfig]):
     config_model = ModbusConfig
+    reasons = ("timeout", "connection", "protocol")
 
     def __init__(self, config: ModbusConfig, buses: Buses) -> None:
         super().__init__(config, buses)
@@ -73,54 +59,22 @@ class ModbusDriver(Driver[ModbusConfig]):
         # TCP and UDP devices keep a connection of their own, outside the shared buses
         self._own_bus = None if shared else Bus(config.line_key)
         self.line = ModbusLine.on(self._own_bus or buses.get(config.line_key), config)
-        self._last_request_end = 0.0
-        self._steps = [compile_step(config, request) for request in self.plan.requests]
-        self._pause = config.pause_between_requests
-        # a device's only request, when it decodes all its fields at once (see `read`)
-        self._only: tuple[Step, Callable[[Sequence[int], dict[str, Value]], None]] | None = None
-        if len(self._steps) == 1 and self._steps[0].decode is not None:
-            self._only = (self._steps[0], self._steps[0].decode)
+        self._requests = [compile_request(config, request) for request in self.plan.requests]
+        self._last_request_end = 0.0  # loop time the line went quiet after our last request
 
-    def read(self) -> Coroutine[Any, Any, Mapping[str, Value]]:
-        if self.deadline is not None and self.deadline < self.line.timeout:
+    async def read(self) -> Mapping[str, Value]:
+        if self.deadline is not None:
             self.line.fit_timeout(self.deadline)
-        if self._only is not None:
-            # hot path: the line's coroutine is the whole read, decoding in `finish`: one
-            # coroutine fewer alive per device in a cycle (and fewer garbage collections)
-            line, pause, step = self.line, self._pause, self._only[0]
-            read = line.read if line.shared else line.request
-            return read(
+        pause = self.config.pause_between_requests
+        values: dict[str, Value] = {}
+        for compiled in self._requests:
+            block, self._last_request_end = await self.line.read(
                 self.config,
-                step.request,
-                step.answer_timeout,
-                self._last_request_end + pause if pause else 0.0,
-                self._finish_only,
+                compiled.request,
+                compiled.answer_timeout,
+                not_before=self._last_request_end + pause,
             )
-        return self._read_steps()
-
-    def _finish_only(self, block: Block, end: float) -> Mapping[str, Value]:
-        self._last_request_end = end
-        values: dict[str, Value] = {}
-        self._only[1](block, values)  # type: ignore[index]  # set whenever this is used
-        return values
-
-    async def _read_steps(self) -> Mapping[str, Value]:
-        values: dict[str, Value] = {}
-        pause, config, line = self._pause, self.config, self.line
-        read = line.read if line.shared else line.request  # no queue on a line of our own
-        for step in self._steps:
-            block, self._last_request_end = await read(
-                config,
-                step.request,
-                step.answer_timeout,
-                self._last_request_end + pause if pause else 0.0,
-                block_and_end,
-            )
-            if step.decode is not None:
-                step.decode(block, values)
-                continue
-            for name, begin, end, decoder in step.fields:
-                values[name] = bool(block[begin]) if decoder is None else decoder(block[begin:end])
+            compiled.decode(block, values)
         return values
 
     async def aclose(self) -> None:
@@ -129,12 +83,11 @@ class ModbusDriver(Driver[ModbusConfig]):
 
     @classmethod
     async def simulate(cls, devices: list[ModbusConfig], announce: Callable[[str], None]) -> bool:
+        # imported here, not for a cycle: only `simulate` needs pymodbus's servers and ptys
         from sensorpoll.drivers.modbus.simulation import serve_devices
 
         return await serve_devices(devices, announce)
 
     @classmethod
     def check_report(cls, devices: list[ModbusConfig], settings: Settings) -> list[str]:
-        from sensorpoll.drivers.modbus.report import check_report
-
         return check_report(devices, settings)

@@ -20,6 +20,7 @@ from sensorpoll.drivers.errors import (
     ProtocolError,
     described,
 )
+from sensorpoll.drivers.modbus.compat import is_missing_answer
 
 
 class ModbusExceptionResponse(ProtocolError):
@@ -54,8 +55,7 @@ def keeps_connection(exc: BaseException) -> bool:
 
 
 def _io_failure(exc: Exception) -> DeviceError:
-    # pymodbus reports a missing answer and a mismatched one with the same class
-    if "No response" in str(exc):
+    if is_missing_answer(exc):
         return DeviceTimeout(str(exc))
     return ProtocolError(str(exc))
 

@@ -7,12 +7,10 @@ Every driver on a serial port or an RTU-over-TCP gateway reaches it through the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from typing import TypeVar
 
 from sensorpoll.drivers.bus import Bus
-from sensorpoll.drivers.errors import DeviceConnectionError
 from sensorpoll.drivers.modbus.client import Block, Connection
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import keeps_connection
@@ -21,12 +19,8 @@ from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
 
-T = TypeVar("T")
 
-
-def block_and_end(block: Block, end: float) -> tuple[Block, float]:
-    """A `finish` for `ModbusLine.read`: the values and the loop time the line went quiet."""
-    return block, end
+_NO_QUEUE = contextlib.nullcontext()
 
 
 def _settings(config: ModbusConfig) -> tuple[object, ...]:
@@ -57,12 +51,12 @@ class ModbusLine:
     @classmethod
     def on(cls, bus: Bus, config: ModbusConfig) -> ModbusLine:
         """The line of `bus`, created by the first device that uses it."""
-        if bus.connection is None:
-            line = cls(bus, config)
-            bus.connection = line
-            bus.on_close(line.aclose)
         line = bus.connection
-        assert isinstance(line, ModbusLine)
+        if line is None:
+            line = bus.connection = cls(bus, config)
+            bus.on_close(line.aclose)
+        elif not isinstance(line, ModbusLine):  # the config loader keeps protocols apart
+            raise TypeError(f"bus {bus.key} is held by a {type(line).__name__}, not Modbus")
         if line._settings() != _settings(config):  # a reload changed the line's settings
             line.drop("line settings changed")
             line._config = config
@@ -81,71 +75,33 @@ class ModbusLine:
         request: Request,
         answer_timeout: float | None,
         not_before: float,
-        finish: Callable[[Block, float], T],
-    ) -> T:
-        """One request for `device`, waiting its turn on the line; returns `finish(values,
-        the loop time the line went quiet after it)` (e.g. `block_and_end`)."""
-        if not self.shared:  # a line of its own: the driver's reads never overlap
-            return await self.request(device, request, answer_timeout, not_before, finish)
-        async with self.bus.turn():
-            return await self.request(device, request, answer_timeout, not_before, finish)
-
-    async def request(
-        self,
-        device: ModbusConfig,
-        request: Request,
-        limit: float | None,
-        not_before: float,
-        finish: Callable[[Block, float], T],
-    ) -> T:
-        """`read` without waiting for the line: for a caller that holds it, or owns it.
-
-        `finish` runs after the line is done with the request (its errors are not the line's):
-        a driver can return this coroutine as its whole read, one coroutine layer fewer."""
+    ) -> tuple[Block, float]:
+        """One request for `device`, after its turn on the line and not before loop time
+        `not_before`; returns its values and the loop time the line went quiet after it."""
         loop = asyncio.get_running_loop()
-        connection = self._connection
-        if connection is None or connection.lost:
-            connection = await self._connected()
-        # with no pause or silence configured the line is always ready: skip the clock
-        if not_before or self._silence or device.pause_after_connect:
+        # a line of its own needs no queue: its one driver's reads never overlap
+        async with self.bus.turn() if self.shared else _NO_QUEUE:
+            connection = self._connection
+            if connection is None or connection.lost:
+                connection = await self._connected()
             ready = max(
                 not_before, self._quiet_until, self._connected_at + device.pause_after_connect
             )
-            now = loop.time()
-            if ready > now:
-                await asyncio.sleep(ready - now)
-        table, count = request.table, request.count
-        # hot path: Connection.read inlined, one coroutine layer fewer per read
-        ask = connection.ask(table)
-        try:
-            if connection.lost:  # while pausing
-                raise DeviceConnectionError("connection closed by the device")
-            task = connection.reader = asyncio.current_task()
+            delay = ready - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
-                if limit is None:
-                    try:
-                        response = await ask(request.address, count=count, device_id=device.unit_id)
-                    except BaseException as exc:
-                        connection.failed(exc, task)
-                else:
-                    async with asyncio.timeout(limit):
-                        try:
-                            response = await ask(
-                                request.address, count=count, device_id=device.unit_id
-                            )
-                        except BaseException as exc:
-                            connection.failed(exc, task)
+                block = await connection.read(
+                    request.table, request.address, request.count, device.unit_id, answer_timeout
+                )
+            except BaseException as exc:  # also on cancellation by the deadline, mid-answer
+                if not keeps_connection(exc):
+                    self.drop(f"{type(exc).__name__}: {exc}")
+                raise
             finally:
-                connection.reader = None
-            values = connection.values(response, table, count)
-        except BaseException as exc:  # also on cancellation by the deadline, mid-answer
-            if not keeps_connection(exc):
-                self.drop(f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            now = self._quiet_until = loop.time()
-            self._quiet_until += self._silence
-        return finish(values, now)
+                now = loop.time()
+                self._quiet_until = now + self._silence
+            return block, now
 
     async def _connected(self) -> Connection:
         connection = self._connection

@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sensorpoll.drivers.modbus.config import BIT_TABLES, MAX_BITS, MAX_REGISTERS, ModbusField
+from sensorpoll.drivers.modbus.config import (
+    BIT_TABLES,
+    MAX_BITS,
+    MAX_REGISTERS,
+    ModbusConfig,
+    ModbusField,
+)
 
 
 @dataclass(frozen=True)
@@ -74,3 +80,13 @@ def plan_requests(
             start, end, group = field.address, field_end, [field]
         requests.append(Request(table, start, end - start, tuple(group)))
     return RequestPlan(tuple(requests))
+
+
+def device_plan(config: ModbusConfig) -> RequestPlan:
+    """The requests a device's reads are made of, under its per-device limits."""
+    return plan_requests(
+        config.fields,
+        max_registers=config.max_registers_per_request,
+        max_gap=config.max_gap,
+        one_per_field=config.one_request_per_field,
+    )

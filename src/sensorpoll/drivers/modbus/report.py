@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sensorpoll.config.schema import Settings
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
-from sensorpoll.drivers.modbus.plan import RequestPlan
+from sensorpoll.drivers.modbus.plan import RequestPlan, device_plan
 from sensorpoll.drivers.modbus.wire import TURNAROUND, request_time
 
 WARN_LOAD = 0.8  # share of the interval a serial bus may be busy before `check` warns
@@ -26,8 +26,6 @@ def bus_time(devices: list[ModbusConfig], plans: dict[str, RequestPlan]) -> floa
 
 
 def check_report(devices: list[ModbusConfig], settings: Settings) -> list[str]:
-    from sensorpoll.drivers.modbus.driver import device_plan
-
     lines = ["modbus request plans:"]
     plans = {d.name: device_plan(d) for d in devices}
     for device in devices:

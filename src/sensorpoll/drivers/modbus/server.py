@@ -10,13 +10,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymodbus.constants import ExcCodes
-from pymodbus.datastore import ModbusServerContext
-from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer, ModbusUdpServer
 
-_TABLE_OF_FUNCTION = {1: "coil", 5: "coil", 15: "coil", 2: "discrete", 4: "input"}
+from sensorpoll.drivers.modbus.compat import ImageContext, listening_address
 
 
 @dataclass
@@ -33,45 +30,15 @@ class UnitImage:
         for i, value in enumerate(values):
             self.tables[table][address + i] = value
 
-    def get(self, table: str, address: int, count: int) -> list[int] | list[bool] | None:
+    def read(self, table: str, address: int, count: int) -> list[int] | list[bool] | None:
+        """What a server answers: the values after `refresh`, None if any is unmapped."""
+        if self.refresh is not None:
+            self.refresh()
         cells = self.tables[table]
         try:
             return [cells[a] for a in range(address, address + count)]
         except KeyError:
             return None
-
-
-class ImageContext(ModbusServerContext):
-    """A server context over `UnitImage`s that works on pymodbus 3.12 to 3.16.
-
-    It implements the interface the servers call (`async_getValues`, `async_setValues`,
-    `device_ids`) instead of using the datastore classes, whose API changed within 3.x.
-    """
-
-    def __init__(self, units: Mapping[int, UnitImage]) -> None:  # no super(): see above
-        self.units = dict(units)
-        self.old_simulator = True  # 3.16: "serve this context as it is"
-        self.simdevices: list[Any] = []
-        self.single = False
-
-    def device_ids(self) -> list[int]:
-        return list(self.units)
-
-    async def async_getValues(
-        self, device_id: int, func_code: int, address: int, count: int = 1
-    ) -> list[int] | list[bool] | ExcCodes:
-        unit = self.units.get(device_id)
-        if unit is None:
-            raise NoSuchIdException(f"no unit {device_id}")  # type: ignore[no-untyped-call,unused-ignore]
-        if unit.refresh is not None:
-            unit.refresh()
-        values = unit.get(_TABLE_OF_FUNCTION.get(func_code, "holding"), address, count)
-        return ExcCodes.ILLEGAL_ADDRESS if values is None else values
-
-    async def async_setValues(
-        self, device_id: int, func_code: int, address: int, values: Any
-    ) -> ExcCodes | None:
-        return ExcCodes.ILLEGAL_FUNCTION  # a simulated sensor is read-only
 
 
 class SimulatedSlave:
@@ -97,9 +64,8 @@ class SimulatedSlave:
             ignore_missing_devices=framer == "rtu",
         )
         await server.serve_forever(background=True)
-        listener: Any = server.transport
-        bound = listener.sockets[0].getsockname()
-        return cls(server, f"{bound[0]}:{bound[1]}")
+        host, bound = listening_address(server)
+        return cls(server, f"{host}:{bound}")
 
     @classmethod
     async def udp(
@@ -107,8 +73,8 @@ class SimulatedSlave:
     ) -> SimulatedSlave:
         server = ModbusUdpServer(ImageContext(units), address=(host, port))
         await server.serve_forever(background=True)
-        bound = server.transport.get_extra_info("sockname")
-        return cls(server, f"{bound[0]}:{bound[1]}")
+        host, bound = listening_address(server)
+        return cls(server, f"{host}:{bound}")
 
     @classmethod
     async def serial(

@@ -1,6 +1,7 @@
-"""Serial line timing: RTU inter-frame silence and the time one read request occupies a line.
+"""The serial wire: RTU inter-frame silence, the time one read occupies a line, RTU's CRC.
 
-Used by the bus queue (silence between frames), `sensorpoll check` (bus load) and bench.
+Used by the bus queue (silence between frames), `sensorpoll check` (bus load), the client
+(telling a corrupted answer from none) and bench.
 """
 
 from __future__ import annotations
@@ -38,3 +39,47 @@ def request_time(
     (8 + 5 + 2N) x 11 / baud + 2 x t3.5 + turnaround."""
     chars = REQUEST_BYTES + response_bytes(count, bits)
     return chars * char_time(baudrate) + 2 * silence(baudrate) + turnaround
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def rtu_crc(frame: bytes) -> int:
+    """CRC-16/MODBUS of `frame` (sent low byte first after it)."""
+    crc = 0xFFFF
+    for byte in frame:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+READ_FUNCTIONS = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+
+
+def fails_crc(received: bytes, unit: int, table: str, count: int) -> bool:
+    """Whether `received` starts with `unit`'s whole answer to a read of `count` from `table`
+    (values or exception), whose CRC does not match: a corrupted answer, not a missing one."""
+    function = READ_FUNCTIONS[table]
+    if len(received) < 5 or received[0] != unit:
+        return False
+    if received[1] == function | 0x80:
+        size = 5
+    elif (
+        received[1] == function
+        and received[2] == response_bytes(count, table in ("coil", "discrete")) - 5
+    ):
+        size = received[2] + 5
+    else:
+        return False
+    if len(received) < size:
+        return False
+    return rtu_crc(received[: size - 2]) != int.from_bytes(received[size - 2 : size], "little")
