@@ -16,7 +16,7 @@ import asyncio
 import json
 import statistics
 
-from sensorpoll.drivers.modbus.pty import PtyLink
+from sensorpoll.drivers.pty import PtyLink
 
 from sensorpoll.config import parse_settings
 from sensorpoll.daemon.devices import Poller

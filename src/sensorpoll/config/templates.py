@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sensorpoll.config.errors import ConfigError, ConfigProblem, KeyPath
+from sensorpoll.config.errors import ConfigError, ConfigProblem
+
+KeyPath = tuple[str | int, ...]  # until the loader's own name for it is in
 
 ReadIncluded = Callable[[Path], Any]
 """Parses an included file into plain data; raises ConfigError for a file it cannot read."""

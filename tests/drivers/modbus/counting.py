@@ -12,9 +12,9 @@ from sensorpoll.drivers.modbus.server import UnitImage
 class CountingImage(UnitImage):
     requests: list[tuple[str, int, int]] = field(default_factory=list)
 
-    def get(self, table: str, address: int, count: int) -> list[int] | list[bool] | None:
+    def read(self, table: str, address: int, count: int) -> list[int] | list[bool] | None:
         self.requests.append((table, address, count))
-        return super().get(table, address, count)
+        return super().read(table, address, count)
 
     def reads_of(self, table: str, address: int) -> int:
         """How many requests starting at `address` of `table` were answered or refused."""

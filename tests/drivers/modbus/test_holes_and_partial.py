@@ -10,7 +10,7 @@ import pytest
 
 from sensorpoll.daemon.poller import DevicePoller, poll_cycle
 from sensorpoll.drivers.modbus import ModbusDriver
-from sensorpoll.drivers.modbus.pty import PtyLink
+from sensorpoll.drivers.pty import PtyLink
 from sensorpoll.drivers.modbus.server import SimulatedSlave
 
 from .conftest import device
