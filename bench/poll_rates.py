@@ -16,21 +16,20 @@ import asyncio
 import json
 import statistics
 
-from sensorpoll.drivers.pty import PtyLink
-
 from sensorpoll.config import parse_settings
 from sensorpoll.daemon.devices import Poller
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.modbus.plan import device_plan
 from sensorpoll.drivers.modbus.report import bus_time_per_cycle
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
+from sensorpoll.drivers.pty import PtyLink
 
 BAUD = 19200
 SLAVES = 10
 BLOCKS = 10  # per slave, 100 addresses apart: one request each
 REGISTERS = 2  # per block
 SLOW = 10  # the slow blocks' interval, in base intervals
-INTERVAL = 2.0  # seconds; only the config's rule needs it, cycles run back to back
+INTERVAL = 4.0  # seconds; only the config's rules need it: cycles run back to back
 
 
 def config_text(port: str, rated: bool) -> str:
@@ -44,7 +43,8 @@ def config_text(port: str, rated: bool) -> str:
             fields.append(field)
         devices.append(
             {"name": f"slave{unit}", "driver": "modbus", "transport": "rtu", "port": port,
-             "baudrate": BAUD, "unit_id": unit, "fields": fields}
+             "baudrate": BAUD, "unit_id": unit, "fields": fields,
+             "response_timeout": "1s"}  # a loaded machine must not lose a request
         )  # fmt: skip
     config = {"interval": f"{INTERVAL:g}s", "timeout": f"{INTERVAL * 0.95:g}s", "devices": devices}
     return json.dumps(config)  # JSON is YAML

@@ -82,7 +82,7 @@ def meter() -> tuple[Settings, Cycle]:
 
 
 def render(settings: Settings, *cycles: Cycle) -> Exposition:
-    plan, history = ReadingPlan(settings), DaemonHistory()
+    plan, history = ReadingPlan(settings), DaemonHistory(settings)
     exposition = None
     for cycle in cycles:
         history.observe(cycle)

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 KeyPath = tuple[str | int, ...]
 
 
-
 def period(interval: float | None, base: float) -> int:
     """Grid points between reads of an item with `interval` (None: every point)."""
     if interval is None:

@@ -10,8 +10,8 @@ import pytest
 
 from sensorpoll.daemon.poller import DevicePoller, poll_cycle
 from sensorpoll.drivers.modbus import ModbusDriver
-from sensorpoll.drivers.pty import PtyLink
 from sensorpoll.drivers.modbus.server import SimulatedSlave
+from sensorpoll.drivers.pty import PtyLink
 
 from .conftest import device
 from .counting import counting

@@ -32,7 +32,9 @@ class Request:
         return self.address + self.count
 
     def __str__(self) -> str:
-        names = ", ".join(f.name for f in self.fields)
+        names = ", ".join(
+            f"scale factor {f.address}" if is_scale_factor(f) else f.name for f in self.fields
+        )
         return f"{self.table} {self.address}-{self.end - 1} ({self.count}): {names}"
 
 

@@ -18,7 +18,8 @@ from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusFie
 from sensorpoll.drivers.modbus.plan import Request, RequestPlan, device_plan
 from sensorpoll.drivers.modbus.wire import TURNAROUND, request_time
 
-def ReportWarning(text: str) -> str:  # noqa: N802 - becomes the core's type of the same name
+
+def ReportWarning(text: str) -> str:
     return f"warning: {text}"
 
 
@@ -128,15 +129,17 @@ _ONE_BASED = {"holding": (40001, 49999, 40001), "input": (30001, 39999, 30001)}
 
 def _address_warnings(device: ModbusConfig) -> Iterator[str]:
     """1-based register numbers where protocol addresses belong, and overlapping fields."""
+    # SunSpec devices (the ones with scale factor registers) really have addresses 40000 up
+    sunspec = any(field.scale_factor is not None for field in device.fields)
     for field in device.fields:
         span = _ONE_BASED.get(field.table)
-        if span is not None and span[0] <= field.address <= span[1]:
+        if span is not None and span[0] <= field.address <= span[1] and not sunspec:
             yield (
                 f"{device.name}.{field.name}: address {field.address} looks like a 1-based "
                 f"register number ({field.table} register {field.address}); addresses are "
                 f"zero-based protocol addresses, so that register is address "
                 f"{field.address - span[2]}. If the device's manual gives {field.address} as "
-                "the protocol address (SunSpec does), all is well"
+                "the protocol address, all is well"
             )
     by_table: dict[str, list[ModbusField]] = {}
     for field in device.fields:
