@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sensorpoll.config.errors import ConfigError, ConfigProblem
 from sensorpoll.config.rates import rate_problems
 from sensorpoll.config.schema import BusSpec, DeviceConfig, Settings
+from sensorpoll.config.templates import Expansion, expand, located_problems
 from sensorpoll.config.yamlmarks import Path_, YamlProblem, load_yaml
 
 DriverModels = Callable[[str], type[DeviceConfig]]
@@ -156,12 +157,49 @@ def parse_settings(
     with line marks (keeping them for a valid 1,000-device file would cost ~15 MB).
     """
     data, _ = read_yaml(text, file, env, lines=False)
-    problems = _Problems(file, data)
-    settings = _validate(data, driver_models, extra_checks, problems)
-    if problems.items or settings is None:
-        _, lines = read_yaml(text, file, env, lines=True)
-        raise problems.error(lines)
+    expansion = expand(data, file, lambda path: _read_included(path, env, lines=False)[0])
+    problems = _Problems(file, expansion.data)
+    settings = _validate(expansion.data, driver_models, extra_checks, problems, expansion.broken)
+    if problems.items or expansion or settings is None:
+        raise _error(text, file, env, problems, expansion)
     return settings
+
+
+def _read_included(
+    path: Path, env: Mapping[str, str] | None, *, lines: bool
+) -> tuple[Any, dict[Path_, int]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(name, None, "", exc.strerror or str(exc))]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [ConfigProblem(name, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        ) from None
+    return read_yaml(text, name, env, lines=lines)
+
+
+def _error(
+    text: str,
+    file: str,
+    env: Mapping[str, str] | None,
+    problems: _Problems,
+    expansion: Expansion,
+) -> ConfigError:
+    """Every problem at its file and line; the files are parsed again, with line marks."""
+    lines = {file: read_yaml(text, file, env, lines=True)[1]}
+
+    def lines_of(name: str) -> Mapping[Path_, int]:
+        if name not in lines:
+            try:
+                lines[name] = _read_included(Path(name), env, lines=True)[1]
+            except ConfigError:  # reported already, where it was read
+                lines[name] = {}
+        return lines[name]
+
+    located = located_problems(expansion, problems.items, lines_of, format_path)
+    return ConfigError(located, files=(file, *expansion.included))
 
 
 def _key_paths(data: Any, prefix: Path_ = ()) -> set[Path_]:
@@ -200,6 +238,7 @@ def _validate(
     driver_models: DriverModels,
     extra_checks: Sequence[ExtraCheck],
     problems: _Problems,
+    broken: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> Settings | None:
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
@@ -207,7 +246,7 @@ def _validate(
             (), f"the config must be a mapping of keys (interval, devices, ...), not {kind}"
         )
         return None
-    devices = _validate_devices(data.get("devices"), driver_models, problems)
+    devices = _validate_devices(data.get("devices"), driver_models, problems, broken)
     try:
         settings = Settings.model_validate({**data, "devices": devices or [None]})
     except ValidationError as exc:
@@ -226,9 +265,10 @@ def _validate(
 
 
 def _validate_devices(
-    raw: Any, driver_models: DriverModels, problems: _Problems
+    raw: Any, driver_models: DriverModels, problems: _Problems, broken: set[int]
 ) -> list[DeviceConfig] | None:
-    """Each device by its driver's model; None when any of them is invalid."""
+    """Each device by its driver's model; None when any of them is invalid. Devices in
+    `broken` (their template is unknown: reported already) are not validated."""
     if raw is None:
         problems.add(("devices",), "at least one device is required")
         return None
@@ -242,6 +282,9 @@ def _validate_devices(
     ok = True
     for i, item in enumerate(raw):
         where: Path_ = ("devices", i)
+        if i in broken:
+            ok = False
+            continue
         if not isinstance(item, dict):
             problems.add(where, "a device must be a mapping with name, driver and fields")
             ok = False

@@ -8,7 +8,7 @@ a problem in a template is reported at the template's own file and line.
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,20 +78,20 @@ def expand(data: Any, file: str, read: ReadIncluded) -> Expansion:
     templates: dict[str, Template] = {}
     _collect(data.get(SECTION), file, templates, expansion)
     for index, pattern in _include_items(data.get("include"), expansion):
-        for included in _matches(Path(file).parent, pattern):
+        matches = _matches(Path(file).parent, pattern)
+        if not matches:
+            kind = "file matches" if glob.has_magic(pattern) else "such file:"
+            expansion.problems.append((file, ("include", index), f"no {kind} {pattern}"))
+        for included in matches:
             if included in expansion.included or included == file:
-                continue
+                continue  # matched by two patterns: read once
+            expansion.included.append(included)
             try:
                 content = read(Path(included))
             except ConfigError as exc:
                 expansion.read_problems.extend(exc.problems)
                 continue
-            expansion.included.append(included)
             _collect_included(content, included, templates, expansion)
-            break
-        else:
-            kind = "file matches" if glob.has_magic(pattern) else "such file:"
-            expansion.problems.append((file, ("include", index), f"no {kind} {pattern}"))
     devices = data.get("devices")
     if isinstance(devices, list):
         data["devices"] = [
@@ -198,3 +198,45 @@ def _apply(index: int, device: Any, templates: dict[str, Template], expansion: E
     taken = frozenset(k for k in template.keys if k not in own)
     expansion.origins[index] = (template, taken)
     return {**template.keys, **own}
+
+
+def located_problems(
+    expansion: Expansion,
+    items: list[tuple[KeyPath, str]],
+    lines_of: Callable[[str], Mapping[KeyPath, int]],
+    path_text: Callable[[KeyPath], str],
+) -> list[ConfigProblem]:
+    """Every problem, at its own file and line: `items` (found in the expanded data) where a
+    template's key is at fault are reported once, at the template, naming each device that
+    uses it; the expansion's own problems as they are. `lines_of(file)` gives a file's lines,
+    `path_text` writes a key path as the user reads it."""
+    located: dict[tuple[str, KeyPath, str], list[int]] = {}
+    for path, message in items:
+        where = expansion.locate(path)
+        users = located.setdefault((where.file, where.path, message), [])
+        if where.device is not None:
+            users.append(where.device)
+    for file, path, message in expansion.problems:
+        located.setdefault((file, path, message), [])
+    devices = expansion.data.get("devices") if isinstance(expansion.data, dict) else None
+    problems = list(expansion.read_problems)
+    for (file, path, message), users in located.items():
+        if users and isinstance(devices, list):
+            names = ", ".join(f"devices[{i}] {_name(devices[i])}" for i in users)
+            message = f"{message} (used by {names})"
+        line = _line_of(lines_of(file), path)
+        problems.append(ConfigProblem(file, line, path_text(path), message))
+    return problems
+
+
+def _name(device: Any) -> str:
+    name = device.get("name") if isinstance(device, dict) else None
+    return str(name) if name is not None else "(no name)"
+
+
+def _line_of(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
+    for end in range(len(path), -1, -1):  # the nearest enclosing item with a line
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            return line
+    return None
