@@ -3,6 +3,7 @@ last values carried in between, never after a failed read."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -116,3 +117,25 @@ def test_a_phase_is_the_same_for_the_same_name_and_spreads_similar_names() -> No
 
     assert phase("meter_1") == phase("meter_1")
     assert len({phase(f"meter_{i}") % 10 for i in range(1, 11)}) >= 5
+
+
+def test_the_daemon_reads_a_slow_device_on_its_own_grid_points(daemon) -> None:  # type: ignore[no-untyped-def]
+    from tests.daemon.harness import simulated
+
+    daemon.write_config([simulated("fast"), simulated("slow", interval="1s")], interval="200ms")
+    daemon.start()
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 16)
+    served = daemon.get("/api/v1/cycle")
+    lines = daemon.cycles()
+    daemon.signal(signal.SIGTERM)
+    daemon.wait(10)
+    slow = [c for c in lines if "slow" in {d["device"] for d in c["devices"]}]
+    # the jsonl sink logs the slow device only when it was read: about one line in five
+    assert 2 <= len(slow) <= len(lines) // 2
+    assert all("carried" not in d for c in lines for d in c["devices"])
+    assert all(
+        d["device"] == "fast" or d["values"] == {"value": 1.5} for c in slow for d in c["devices"]
+    )
+    (slow_now,) = [d for d in served["devices"] if d["device"] == "slow"]
+    assert slow_now["ok"]
+    assert slow_now["values"] == {"value": 1.5}
