@@ -181,6 +181,16 @@ class FakeSocket:
     def open_connections(self) -> int:
         return len(self._writers)
 
+    async def hang_up(self) -> None:
+        """Close every connection in order (FIN), as an instrument does with an idle client;
+        keep listening."""
+        for writer in list(self._writers):
+            writer.close()
+        for _ in range(100):
+            if not self._writers:
+                return
+            await asyncio.sleep(0.01)
+
     async def up(self) -> None:
         """Listen (again) on the port."""
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)

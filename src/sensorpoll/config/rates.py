@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-KeyPath = tuple[str | int, ...]
+from sensorpoll.config.errors import KeyPath
 
 
 def period(interval: float | None, base: float) -> int:

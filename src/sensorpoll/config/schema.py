@@ -48,18 +48,41 @@ class Model(BaseModel):
 class FieldConfig(Model):
     """One value a device reads. Drivers subclass this with their own addressing keys."""
 
-    name: MetricName
-    unit: Unit | None = None
-    labels: Labels = Field(default_factory=dict)
+    name: MetricName = Field(
+        description=(
+            "The field's name: part of the metric name `<namespace>_<name>[_<unit>]` "
+            "and the key in the cycle JSON; [a-zA-Z_][a-zA-Z0-9_]*."
+        ),
+        examples=["supply_temperature"],
+    )
+    unit: Unit | None = Field(
+        None,
+        description=(
+            "The unit, appended to the metric name unless the name already ends with "
+            "it; prefer Prometheus base units (seconds, celsius, ratio, pascals, "
+            "joules, volts), which `sensorpoll check` suggests."
+        ),
+        examples=["celsius"],
+    )
+    labels: Labels = Field(
+        default_factory=dict,
+        description=(
+            "Extra labels on this field's series (names must not repeat the device's labels)."
+        ),
+        examples=[{"channel": "a"}],
+    )
     metric: MetricKind = Field(
         "gauge",
-        description="How a number exports: `gauge` (a level), or `counter` for a value that "
-        "only grows (energy, events): a counter family `<name>_total`",
+        description=(
+            "How a number exports: `gauge` (a level), or `counter` for a value that only "
+            "grows (energy, events), exported as a counter family `<name>_total`."
+        ),
+        examples=["counter"],
     )
     help: str | None = Field(
         None,
-        description="The metric's HELP text in the exposition (default: made from the name "
-        "and unit)",
+        description="The HELP text of the field's metric (default: made from its name and unit).",
+        examples=["Active energy imported"],
     )
 
     @property
@@ -97,21 +120,56 @@ class BusSpec:
 class DeviceConfig(Model):
     """Keys every device has. A driver's `config_model` subclasses this."""
 
-    name: DeviceName
-    driver: str
+    name: DeviceName = Field(
+        description=(
+            "The device's unique name: the `device` label and the key in the cycle "
+            "JSON; [a-zA-Z_][a-zA-Z0-9_-]*."
+        ),
+        examples=["chiller"],
+    )
+    driver: str = Field(
+        description=(
+            "Which driver reads the device: simulated, modbus, serial, or a "
+            "third-party one registered under the `sensorpoll.drivers` entry-point "
+            "group."
+        ),
+        examples=["modbus"],
+    )
     template: str | None = Field(
         None,
-        description="The name of a template under `templates:` whose keys this device "
-        "starts from; its own keys replace the template's",
+        description=(
+            "The template (under `templates:`) this device starts from: its keys, with "
+            "the device's own keys replacing them."
+        ),
+        examples=["power_meter"],
     )
     interval: PositiveDuration | None = Field(
         None,
-        description="Read this device every so long, a whole multiple of the top-level "
-        "interval (default: every cycle); between reads its last values are carried",
+        description=(
+            "Read this device every so long, a whole multiple of the top-level interval "
+            "(default: every cycle); between reads its last values are carried."
+        ),
+        examples=["10s"],
     )
-    timeout: PositiveDuration | None = None  # None: the top-level default
-    labels: Labels = Field(default_factory=dict)
-    fields: tuple[FieldConfig, ...] = Field(min_length=1)
+    timeout: PositiveDuration | None = Field(
+        None,
+        description=(
+            "This device's deadline per read (250ms, 2s, ...), overriding the "
+            "top-level `timeout`; must be shorter than the interval."
+        ),
+        examples=["500ms"],
+    )
+    labels: Labels = Field(
+        default_factory=dict,
+        description=(
+            "Labels on every series of this device, readings and health alike "
+            "(`device` and `reason` are reserved)."
+        ),
+        examples=[{"room": "b12"}],
+    )
+    fields: tuple[FieldConfig, ...] = Field(
+        min_length=1, description="The values the device reads each cycle."
+    )
 
     def bus(self) -> BusSpec | None:
         """The shared line this device is on, or None if it has a connection of its own."""
@@ -139,8 +197,23 @@ class DeviceConfig(Model):
 
 
 class HttpSettings(Model):
-    listen: str = DEFAULT_LISTEN
-    web_config: Path | None = None
+    listen: str = Field(
+        DEFAULT_LISTEN,
+        description=(
+            "Address of the HTTP server (/metrics, /api/v1/cycle, /healthz, the "
+            "status page) as HOST:PORT, IPv6 as [::1]:PORT; 0.0.0.0:9847 listens on "
+            "every interface."
+        ),
+        examples=["0.0.0.0:9847"],
+    )
+    web_config: Path | None = Field(
+        None,
+        description=(
+            "A Prometheus exporter-toolkit web config file for TLS and basic auth; "
+            "relative paths in it are relative to that file."
+        ),
+        examples=["/etc/sensorpoll/web.yml"],
+    )
 
     @field_validator("listen")
     @classmethod
@@ -163,12 +236,21 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class MetricsSettings(Model):
-    namespace: MetricName = "lab"
+    namespace: MetricName = Field(
+        "lab",
+        description="Prefix of every reading metric: `<namespace>_<field>[_<unit>]`.",
+        examples=["lab"],
+    )
 
 
 class JsonlSinkSettings(Model):
-    type: Literal["jsonl"]
-    path: Path
+    type: Literal["jsonl"] = Field(
+        description="`jsonl`: one line of cycle JSON per cycle appended to `path`."
+    )
+    path: Path = Field(
+        description="The file to append to; reopened on SIGHUP, so logrotate can move it.",
+        examples=["/var/lib/sensorpoll/readings.jsonl"],
+    )
 
     @property
     def label(self) -> str:
@@ -196,6 +278,14 @@ class MqttTlsSettings(Model):
         description="Accept any broker certificate and host name (testing only: "
         "anyone on the path can then read and fake the data).",
     )
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        # checked at load, so `check` and a reload catch it, not the first reconnect
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        return path
 
     @model_validator(mode="after")
     def _key_with_cert(self) -> MqttTlsSettings:
@@ -257,7 +347,7 @@ class MqttSinkSettings(Model):
         default=None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Name of the environment variable that holds the password (so it is "
-        "never in the config file); read at start and on reload. Needs `username`.",
+        "never in the config file); read each time the sink connects. Needs `username`.",
     )
     client_id: str | None = Field(
         default=None,
@@ -328,22 +418,54 @@ SinkSettings = Annotated[
 class Settings(Model):
     """The whole validated config file."""
 
-    interval: PositiveDuration = 1.0
-    timeout: Duration | None = None  # None: 80% of the interval
+    interval: PositiveDuration = Field(
+        1.0,
+        description=(
+            "The cycle period (250ms, 1s, 2m, or seconds): cycles start on a fixed "
+            "grid of it, without drift."
+        ),
+        examples=["1s"],
+    )
+    timeout: Duration | None = Field(
+        None,
+        description=(
+            "Default deadline of each device's read, shorter than the interval; "
+            "default: 80% of the interval."
+        ),
+        examples=["800ms"],
+    )
     include: tuple[str, ...] = Field(
         (),
-        description="Files (or globs) whose `templates:` are added to this file's, relative "
-        "to this file; reread on every reload",
+        description=(
+            "Files or globs, relative to this file, whose `templates:` are added to this "
+            "file's (one file per instrument model); reread on every reload."
+        ),
+        examples=[["templates/*.yaml"]],
     )
     templates: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Named device fragments: any device key but `name`. A device says "
-        "`template: NAME` and its own keys replace the template's",
+        description=(
+            "Named device fragments (any device key but `name`); a device says `template: "
+            "NAME` and its own keys replace the template's. Top-level keys starting with "
+            "`x-` are ignored, so YAML anchors can live there."
+        ),
+        examples=[{"power_meter": {"driver": "modbus", "transport": "tcp"}}],
     )
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    sinks: tuple[SinkSettings, ...] = ()
-    devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+    http: HttpSettings = Field(
+        default_factory=HttpSettings,
+        description="The HTTP server: where it listens, TLS and basic auth.",
+    )
+    metrics: MetricsSettings = Field(
+        default_factory=MetricsSettings, description="How reading metrics are named."
+    )
+    sinks: tuple[SinkSettings, ...] = Field((), description="Data logs written once per cycle.")
+    devices: tuple[DeviceConfig, ...] = Field(
+        min_length=1,
+        description=(
+            "The devices to poll, each with its `driver`; read concurrently every "
+            "cycle, reported in this order."
+        ),
+    )
 
     @property
     def default_timeout(self) -> float:

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sensorpoll.config.errors import ConfigError, ConfigProblem
-
-KeyPath = tuple[str | int, ...]  # until the loader's own name for it is in
+from sensorpoll.config.errors import ConfigError, ConfigProblem, KeyPath
 
 ReadIncluded = Callable[[Path], Any]
 """Parses an included file into plain data; raises ConfigError for a file it cannot read."""
@@ -205,11 +203,12 @@ def located_problems(
     items: list[tuple[KeyPath, str]],
     lines_of: Callable[[str], Mapping[KeyPath, int]],
     path_text: Callable[[KeyPath], str],
+    line_of: Callable[[Mapping[KeyPath, int], KeyPath], int | None],
 ) -> list[ConfigProblem]:
     """Every problem, at its own file and line: `items` (found in the expanded data) where a
     template's key is at fault are reported once, at the template, naming each device that
     uses it; the expansion's own problems as they are. `lines_of(file)` gives a file's lines,
-    `path_text` writes a key path as the user reads it."""
+    `line_of` a path's line in them, `path_text` writes a key path as the user reads it."""
     located: dict[tuple[str, KeyPath, str], list[int]] = {}
     for path, message in items:
         where = expansion.locate(path)
@@ -224,7 +223,7 @@ def located_problems(
         if users and isinstance(devices, list):
             names = ", ".join(f"devices[{i}] {_name(devices[i])}" for i in users)
             message = f"{message} (used by {names})"
-        line = _line_of(lines_of(file), path)
+        line = line_of(lines_of(file), path)
         problems.append(ConfigProblem(file, line, path_text(path), message))
     return problems
 
@@ -232,11 +231,3 @@ def located_problems(
 def _name(device: Any) -> str:
     name = device.get("name") if isinstance(device, dict) else None
     return str(name) if name is not None else "(no name)"
-
-
-def _line_of(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
-    for end in range(len(path), -1, -1):  # the nearest enclosing item with a line
-        line = lines.get(tuple(path[:end]))
-        if line is not None:
-            return line
-    return None

@@ -19,8 +19,8 @@ from sensorpoll.export.readings import FamilyText
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
-    format_value,
-    format_values,
+    format_sample_value,
+    format_sample_values,
     labels_text,
 )
 
@@ -161,7 +161,7 @@ def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
     parts[0:-1:4] = [head] * len(series)
     parts[1:-1:4] = [labels for labels, _ in series]
     parts[2:-1:4] = [b"} "] * len(series)
-    parts[3:-1:4] = format_values([value for _, value in series])
+    parts[3:-1:4] = format_sample_values([value for _, value in series])
     parts[-1] = b"\n"
     return b"".join(parts)
 
@@ -211,7 +211,7 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
         ),
         _counter(
             "sensorpoll_device_errors_total",
-            "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
+            "Failed reads of the device, by short reason (timeout, connection, protocol, ...).",
             errors + b"\n" if errors else b"",
         ),
         _counter(
@@ -254,11 +254,11 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
 
 def _histogram_samples(name: str, history: DaemonHistory) -> bytes:
     lines, cumulative = [], 0
-    bounds = [*(format_value(b) for b in CYCLE_BUCKETS), "+Inf"]
+    bounds = [*(format_sample_value(b) for b in CYCLE_BUCKETS), "+Inf"]
     for bound, count in zip(bounds, history.bucket_counts, strict=True):
         cumulative += count
         lines.append(f'\n{name}_bucket{{le="{bound}"}} {cumulative}')
-    lines.append(f"\n{name}_sum {format_value(history.duration_sum)}")
+    lines.append(f"\n{name}_sum {format_sample_value(history.duration_sum)}")
     lines.append(f"\n{name}_count {history.cycles_observed}\n")
     return "".join(lines).encode()
 

@@ -25,7 +25,8 @@ from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
 from sensorpoll.export.sinkmetrics import SinkStats, render_sink_metrics
-from sensorpoll.export.statuspage import render_status_page
+from sensorpoll.export.statuspage import status_page_parts
+from sensorpoll.export.trends import Trends
 from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class HttpExporter:
         self._plan = ReadingPlan(settings)
         self._history = DaemonHistory(settings)
         self._process = ProcessMetrics()
+        self._trends = Trends(settings)  # the status page's sparklines
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
@@ -104,6 +106,7 @@ class HttpExporter:
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
+        self._trends.observe(cycle)
         sinks = render_sink_metrics(self._sink_stats())
         exposition = render_exposition(cycle, self._plan, self._history, self._process, sinks)
         self._published = Published(cycle, exposition)
@@ -124,6 +127,10 @@ class HttpExporter:
             log.error("web config not reloaded, keeping the previous one:\n%s", exc)
         self._plan = ReadingPlan(settings)
         self._history.configure(settings)
+        if settings.interval != self.settings.interval:  # another slot size: start afresh
+            self._trends = Trends(settings)
+        else:
+            self._trends.reconfigure(settings)
         self.settings = settings
 
     async def aclose(self) -> None:
@@ -146,8 +153,9 @@ class HttpExporter:
         published = self._published
         if published is not None:
             exposition = published.exposition
-        else:  # before the first cycle: the process, the build and the counters at 0
-            exposition = render_exposition(None, self._plan, self._history, self._process)
+        else:  # before the first cycle: the process, the build, the sinks, the counters at 0
+            sinks = render_sink_metrics(self._sink_stats())
+            exposition = render_exposition(None, self._plan, self._history, self._process, sinks)
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
@@ -168,8 +176,18 @@ class HttpExporter:
     async def _get_status_page(self, request: web.Request) -> web.Response:
         published = self._published
         cycle = published.cycle if published is not None else None
-        page = render_status_page(cycle, self.settings, self._history, time.time())
-        return web.Response(text=page, content_type="text/html")
+        try:
+            number = int(request.query.get("page", "1"))
+        except ValueError:
+            number = 1
+        parts = status_page_parts(
+            cycle, self.settings, self._history, self._trends, time.time(), number
+        )
+        page = []
+        for part in parts:
+            page.append(part)
+            await asyncio.sleep(0)  # a cycle may start between two device cards
+        return web.Response(text="".join(page), content_type="text/html")
 
     async def _get_healthz(self, request: web.Request) -> web.Response:
         limit = 2 * self.settings.interval + self.settings.default_timeout

@@ -7,8 +7,10 @@ from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.drivers.base import Value
 
 
-def format_value(value: Value | None, unit: str | None) -> str:
-    if value is None:  # no valid value this cycle
+def format_reading(value: Value | None, unit: str | None) -> str:
+    """A reading as a person reads it, with its unit: `12.5 celsius`, `true`, `'SN42'`;
+    `null` for a field with no valid value this cycle."""
+    if value is None:
         return "null"
     if isinstance(value, bool):
         text = "true" if value else "false"
@@ -28,7 +30,8 @@ def render_table(cycle: Cycle, settings: Settings) -> str:
     for result in cycle.devices:
         field_units = units.get(result.device, {})
         values = ", ".join(
-            f"{name}={format_value(v, field_units.get(name))}" for name, v in result.values.items()
+            f"{name}={format_reading(v, field_units.get(name))}"
+            for name, v in result.values.items()
         )
         error = result.error or ""
         if result.detail and not result.ok:

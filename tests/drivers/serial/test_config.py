@@ -11,6 +11,7 @@ from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.loader import parse_settings
 from sensorpoll.config.schema import BusSpec, DeviceConfig
 from sensorpoll.drivers import registry
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.serial import SerialDriver
 from sensorpoll.drivers.serial.config import SerialConfig
 from tests.drivers.serial.helpers import settings_from
@@ -136,7 +137,8 @@ def test_check_reports_each_ports_line_time_and_warns_when_it_exceeds_the_deadli
     devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
     report = SerialDriver.check_report(devices, settings)
     assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device, ~")
-    assert report[1].startswith("warning: serial bus /dev/ttyUSB0")
+    assert isinstance(report[1], ReportWarning)
+    assert report[1].startswith("serial bus /dev/ttyUSB0")
 
 
 def test_a_simulated_value_must_fit_the_fields_type() -> None:
@@ -278,3 +280,13 @@ def test_check_reports_the_queries_of_each_line() -> None:
     assert "transfer per cycle for 3 queries" in report[0]  # two queries and SYST:ERR?
     assert report[1].startswith("tcp 10.0.0.40:5025: 1 device, 1 query per cycle")
     assert "set by the instrument" in report[1]
+
+
+def test_a_host_port_used_by_a_modbus_gateway_and_an_ascii_instrument_is_a_config_error() -> None:
+    yaml_text = tcp_device(DMM) + (
+        "  - {name: pump, driver: modbus, transport: rtu-over-tcp, host: 10.0.0.40,\n"
+        "     port: 5025, unit_id: 1, fields: [{name: speed, address: 0}]}\n"
+    )
+    assert "tcp:10.0.0.40:5025 is used as modbus-rtu here but as ascii-instrument" in problems(
+        yaml_text
+    )

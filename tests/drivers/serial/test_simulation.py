@@ -86,7 +86,7 @@ async def test_serve_prints_each_device_and_its_pty(tmp_path: Path) -> None:
             printed.set()
 
     devices = devices_of(lab(Path("/dev/ttyACM0"), Path("/dev/ttyUSB0")))
-    task = asyncio.create_task(serve(devices, link_dir=tmp_path, out=out))
+    task = asyncio.create_task(serve(devices, link_dir=tmp_path, announce=out))
     await asyncio.wait_for(printed.wait(), 2)
     links = link_targets(tmp_path)
     task.cancel()
@@ -239,9 +239,9 @@ async def test_each_instrument_answers_its_own_command_even_sent_in_pieces(
     assert answers == [b"2\r", b"1\r"]
 
 
-def bench(tcp_port: int, gauge_port: Path) -> str:
+def bench(tcp_port: int, gauge_port: int) -> str:
     """A SCPI meter on a loopback socket (identify, error queue), a two-channel monitor
-    behind the same socket, and an ACK/ENQ gauge on a pty."""
+    behind the same socket, and an ACK/ENQ gauge behind another one."""
     return f"""
     interval: 1s
     timeout: 500ms
@@ -267,6 +267,8 @@ def bench(tcp_port: int, gauge_port: Path) -> str:
              fields: [{{name: b, simulate: {{value: 1.5e+9}}}}]}}
       - name: gauge
         driver: serial
+        transport: tcp
+        host: 127.0.0.1
         port: {gauge_port}
         terminator: "\\r\\n"
         queries:
@@ -277,8 +279,8 @@ def bench(tcp_port: int, gauge_port: Path) -> str:
     """
 
 
-async def test_sockets_queries_and_handshakes_poll_their_own_simulation(tmp_path: Path) -> None:
-    text = bench(free_port(), tmp_path / "ttyGAUGE")
+async def test_sockets_queries_and_handshakes_poll_their_own_simulation() -> None:
+    text = bench(free_port(), free_port())
     simulator = SerialSimulator(devices_of(text))
     try:
         shown = await simulator.start()

@@ -255,3 +255,44 @@ async def test_a_socket_instrument_and_a_serial_one_are_read_in_parallel(tmp_pat
     # ... so the cycle took about the slower read, not the two one after the other
     reads = [d.duration_s for d in cycle.devices]
     assert cycle.duration_s < 0.75 * sum(reads)
+
+
+async def test_a_dead_instrument_behind_a_device_server_does_not_take_its_neighbour_down() -> None:
+    port = free_port()
+    module = """\
+  - name: {name}
+    driver: serial
+    transport: tcp
+    host: 127.0.0.1
+    port: {port}
+    command: '#{address}\\r'
+    terminator: '\\r'
+    parse: '>(?P<t>[-+\\d.]+)'
+    fields: [{{name: t}}]
+"""
+    devices = config(
+        module.format(name="m1", port=port, address="01"),
+        module.format(name="m2", port=port, address="02"),
+        interval="400ms",
+        timeout="300ms",
+    )
+    replies = by_command({b"#02\r": b">+01.00\r"})  # module 01 is dead
+    async with FakeSocket(port, replies, command_end=b"\r"), polling(devices) as poller:
+        cycles = [await poller.cycle() for _ in range(4)]
+    # the first cycle: m2 queued behind m1 for all of the deadline; from then on m1 waits
+    assert [result(c, "m2")[0] for c in cycles[1:]] == [None] * 3
+    assert all(result(c, "m1")[0] == "timeout" for c in cycles)
+
+
+async def test_a_connection_the_instrument_closed_between_reads_is_reopened_at_once() -> None:
+    port = free_port()
+    async with (
+        FakeSocket(port, fixed(b"7\n")) as instrument,
+        polling(config(dmm(port))) as poller,
+    ):
+        first = await poller.cycle()
+        await instrument.hang_up()  # an LXI instrument closing an idle socket
+        await asyncio.sleep(0.05)  # the close reaches us before the next read
+        second = await poller.cycle()
+    assert [result(c) for c in (first, second)] == [(None, {"dc_voltage": 7})] * 2
+    assert instrument.connections == 2

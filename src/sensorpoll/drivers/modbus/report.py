@@ -14,13 +14,10 @@ from dataclasses import dataclass
 from sensorpoll.config.rates import on_schedule, period, phase
 from sensorpoll.config.schema import Settings
 from sensorpoll.config.types import format_duration
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusField
 from sensorpoll.drivers.modbus.plan import Request, RequestPlan, device_plan
 from sensorpoll.drivers.modbus.wire import TURNAROUND, request_time
-
-
-def ReportWarning(text: str) -> str:
-    return f"warning: {text}"
 
 
 WARN_LOAD = 0.8  # share of the interval a serial bus may be busy before `check` warns

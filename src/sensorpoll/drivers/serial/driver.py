@@ -23,9 +23,10 @@ from sensorpoll.drivers.serial.config import (
     SerialConfig,
 )
 from sensorpoll.drivers.serial.errors import InstrumentError
-from sensorpoll.drivers.serial.line import Line, SerialLine, TcpLine
+from sensorpoll.drivers.serial.line import Line
 from sensorpoll.drivers.serial.reply import ReplyParser, shown
 from sensorpoll.drivers.serial.simulation import serve
+from sensorpoll.drivers.serial.transports import SerialLine, TcpLine
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class SerialDriver(Driver[SerialConfig]):
         """`sensorpoll simulate`: serial instruments on ptys, TCP ones on loopback sockets."""
         if not devices:
             return False
-        return await serve(devices, out=announce)
+        return await serve(devices, announce=announce)
 
     def __init__(self, config: SerialConfig, buses: Buses) -> None:
         super().__init__(config, buses)

@@ -1,20 +1,18 @@
-"""The line instruments share: a serial port or a TCP socket; open, reopen, send, read replies.
+"""The line instruments share: open, reopen, send, read replies, handshakes, late answers.
 
-With `errors.py`, the only module that speaks pyserial(-asyncio-fast) and opens sockets. A
-`Line` is the connection of its `Bus`; the driver holds the bus's turn while it uses it.
+A `Line` is the connection of its `Bus`; the driver holds the bus's turn while it uses it.
+How a serial port or a socket is opened is in `transports.py`.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
 from typing import Any
 
-import serial_asyncio_fast
-
-from sensorpoll.drivers.errors import DeviceConnectionError, ParseError, map_exceptions
-from sensorpoll.drivers.serial.errors import SERIAL_ERRORS, TCP_ERRORS
+from sensorpoll.drivers.errors import DeviceConnectionError, ParseError
 from sensorpoll.drivers.serial.reply import shown_bytes
 
 log = logging.getLogger(__name__)
@@ -25,7 +23,7 @@ CLOSE_TIMEOUT = 2.0  # closing runs in an executor thread; never wait on it fore
 LineSettings = tuple[tuple[str, Any], ...]
 
 
-class _LineProtocol(asyncio.Protocol):
+class LineProtocol(asyncio.Protocol):
     """Collects received bytes; wakes the reader; notes when the port goes away."""
 
     def __init__(self) -> None:
@@ -45,7 +43,7 @@ class _LineProtocol(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-class Line:
+class Line(abc.ABC):
     """One line, opened on demand and reopened after it goes away; the Bus's connection.
 
     Keeps what is true of the line rather than of one device: received bytes, which devices
@@ -60,7 +58,7 @@ class Line:
         self.settings = settings
         self.prepared: set[object] = set()  # devices' init/identify done on this connection
         self._transport: asyncio.Transport | None = None
-        self._protocol: _LineProtocol | None = None
+        self._protocol: LineProtocol | None = None
         self._opening: asyncio.Task[None] | None = None
         self._owed: tuple[bytes, float] | None = None  # a timed-out command, its answer's limit
         self._silent: set[bytes] = set()  # commands whose late answer never came: dead devices
@@ -93,12 +91,11 @@ class Line:
         self._was_lost = self._was_lost or lost
         if self._transport is not None:
             await self._close_transport()
-        protocol = _LineProtocol()
+        protocol = LineProtocol()
         transport = await self._connect(protocol, connect_timeout)
         self._transport, self._protocol = transport, protocol
         self.prepared.clear()
-        self._owed = None
-        self._silent.clear()
+        self._forget_debts()
         if self._was_lost:
             log.info("%s %s reopened", self.kind, self.port)
         self._was_lost = False
@@ -121,7 +118,7 @@ class Line:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(protocol.closed), CLOSE_TIMEOUT)
 
-    def _connected(self) -> tuple[asyncio.Transport, _LineProtocol]:
+    def _connected(self) -> tuple[asyncio.Transport, LineProtocol]:
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             raise DeviceConnectionError(f"{self.port}: not open")
@@ -130,10 +127,11 @@ class Line:
             raise DeviceConnectionError(f"{self.port}: {protocol.lost}")
         return transport, protocol
 
+    @abc.abstractmethod
     async def _connect(
-        self, protocol: _LineProtocol, connect_timeout: float | None
+        self, protocol: LineProtocol, connect_timeout: float | None
     ) -> asyncio.Transport:
-        raise NotImplementedError
+        """Open the port or socket with `protocol` receiving its bytes."""
 
     def _timed_out(self, command: bytes, late_reply_wait: float) -> None:
         """A deadline cancelled `command`'s exchange after it was sent: its answer is owed
@@ -162,6 +160,12 @@ class Line:
 
     def _discard_pending(self, transport: asyncio.Transport) -> None:
         """Drop what the operating system holds but has not delivered yet, where it can."""
+        return  # a socket delivers everything it holds to the protocol: nothing left to drop
+
+    def _forget_debts(self) -> None:
+        """A reopened port owes nothing, and every instrument on it gets a fresh chance."""
+        self._owed = None
+        self._silent.clear()
 
     async def exchange(
         self,
@@ -281,58 +285,3 @@ def _control_names(data: bytes) -> str:
     """' (NAK)' and the like: the handshake characters in `data`, by name."""
     names = [_CONTROL_NAMES[b] for b in data if b in _CONTROL_NAMES]
     return f" ({', '.join(names)})" if names else ""
-
-
-class SerialLine(Line):
-    """A local serial port (RS-232, RS-485 adapter, USB serial) through pyserial."""
-
-    kind = "serial port"
-
-    async def _connect(
-        self, protocol: _LineProtocol, connect_timeout: float | None
-    ) -> asyncio.Transport:
-        loop = asyncio.get_running_loop()
-        with map_exceptions(SERIAL_ERRORS, self.port):
-            # serial_for_url runs in the loop's executor: opening can block (USB adapters).
-            transport, _ = await serial_asyncio_fast.create_serial_connection(
-                loop, lambda: protocol, self.port, **dict(self.settings)
-            )
-        return transport
-
-    def _discard_pending(self, transport: asyncio.Transport) -> None:
-        port = transport.get_extra_info("serial")
-        with contextlib.suppress(Exception):  # best effort: the kernel's buffer
-            port.reset_input_buffer()
-
-
-class TcpLine(Line):
-    """A TCP socket to an instrument (an LXI raw socket) or a serial device server's port,
-    on asyncio's own socket transport (no threads).
-
-    A socket has no late answers to wait for: after a timed-out exchange the connection is
-    dropped and the next read opens a fresh one. That is also how a half-open socket (the far
-    side vanished without a word, so nothing ever arrives) is found: by the deadline.
-    """
-
-    kind = "tcp"
-
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(f"{host}:{port}", ())
-        self.host, self.tcp_port = host, port
-
-    async def _connect(
-        self, protocol: _LineProtocol, connect_timeout: float | None
-    ) -> asyncio.Transport:
-        loop = asyncio.get_running_loop()
-        with map_exceptions(TCP_ERRORS, self.port):
-            async with asyncio.timeout(connect_timeout):
-                transport, _ = await loop.create_connection(
-                    lambda: protocol, self.host, self.tcp_port
-                )
-        return transport
-
-    def _timed_out(self, command: bytes, late_reply_wait: float) -> None:
-        transport = self._transport
-        if transport is not None:
-            log.debug("%s: no answer before the deadline; dropping the connection", self.port)
-            transport.abort()

@@ -301,7 +301,7 @@ async def serve(
     devices: Sequence[SerialConfig],
     *,
     link_dir: Path | None = None,
-    out: Callable[[str], None] = _print_now,
+    announce: Callable[[str], None] = _print_now,
 ) -> bool:
     """Serve `devices` until cancelled, printing `device -> /dev/pts/N` (or `-> tcp
     host:port`) for each.
@@ -317,11 +317,11 @@ async def serve(
     simulator = SerialSimulator(devices, link_dir)
     if simulator.empty:
         for text in simulator.skipped:
-            out(text)
+            announce(text)
         return False
     try:
         for text in await simulator.start():
-            out(text)
+            announce(text)
         await asyncio.Event().wait()  # until cancelled (SIGTERM in the command)
     finally:
         await simulator.aclose()
