@@ -17,7 +17,7 @@ import json
 import statistics
 
 from sensorpoll.config import parse_settings
-from sensorpoll.daemon.devices import Poller
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.modbus.plan import device_plan
 from sensorpoll.drivers.modbus.report import bus_time_per_cycle
@@ -61,7 +61,7 @@ async def bus_time(rated: bool) -> tuple[float, float]:
         units[unit] = image
     slave = await SimulatedSlave.serial(units, link.ends[1], baudrate=BAUD)
     settings = parse_settings(config_text(link.ends[0], rated), "bench", registry.config_model)
-    poller = Poller(settings)
+    poller = Devices(settings)
     try:
         await poller.open()
         first = await poller.cycle(tick=0)  # connects; reads everything

@@ -17,14 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from sensorpoll.config import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
-from sensorpoll.daemon.devices import Poller
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.drivers.modbus.codec import encode
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
 from sensorpoll.export.cyclejson import cycle_to_dict
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.readings import ReadingPlan
-from sensorpoll.export.sinks import JsonlSink
+from sensorpoll.export.jsonl import JsonlSink
 from tests.conftest import require_tool
 from tests.export.helpers import settings_from
 
@@ -65,7 +65,7 @@ def meter_image() -> UnitImage:
 async def read_meter() -> tuple[Settings, Cycle]:
     slave = await SimulatedSlave.tcp({1: meter_image()})
     settings = settings_from(METER.format(port=slave.port))
-    poller = Poller(settings)
+    poller = Devices(settings)
     try:
         await poller.open()
         cycle = await poller.cycle()

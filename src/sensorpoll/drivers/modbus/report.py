@@ -19,7 +19,6 @@ from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusFie
 from sensorpoll.drivers.modbus.plan import Request, RequestPlan, device_plan
 from sensorpoll.drivers.modbus.wire import TURNAROUND, request_time
 
-
 WARN_LOAD = 0.8  # share of the interval a serial bus may be busy before `check` warns
 MAX_SCHEDULE = 100_000  # grid points of a bus's schedule worth walking to find its busiest
 
