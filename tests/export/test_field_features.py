@@ -23,8 +23,8 @@ from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
 from sensorpoll.export.cyclejson import cycle_to_dict
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
-from sensorpoll.export.readings import ReadingPlan
 from sensorpoll.export.jsonl import JsonlSink
+from sensorpoll.export.readings import ReadingPlan
 from tests.conftest import require_tool
 from tests.export.helpers import settings_from
 
