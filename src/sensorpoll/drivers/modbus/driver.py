@@ -18,7 +18,14 @@ from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse
 from sensorpoll.drivers.modbus.line import ModbusLine
 from sensorpoll.drivers.modbus.plan import Request, device_plan, is_scale_factor, scale_factor_name
 from sensorpoll.drivers.modbus.report import check_report
-from sensorpoll.drivers.modbus.values import ValueRule, compile_rule, needs_rule, raw_type
+from sensorpoll.drivers.modbus.values import (
+    ValueRule,
+    compile_rule,
+    drop_non_finite,
+    is_float,
+    needs_rule,
+    raw_type,
+)
 
 log = logging.getLogger("sensorpoll.modbus")
 
@@ -36,6 +43,7 @@ class CompiledRequest:
     # (field, its rule, its scale factor's name) for each field that has a rule; None when
     # no field of the request has one: the decoded values are the values
     rules: tuple[tuple[str, ValueRule | None, str | None], ...] | None = None
+    floats: tuple[str, ...] = ()  # float fields without a rule: NaN and infinity are no value
 
 
 def compile_request(config: ModbusConfig, request: Request) -> CompiledRequest:
@@ -66,11 +74,13 @@ def compile_request(config: ModbusConfig, request: Request) -> CompiledRequest:
     plain = all(rule is None for _, rule, _ in rules) and not any(
         is_scale_factor(m) for m in request.fields
     )
+    floats = tuple(m.name for m in request.fields if is_float(m) and not needs_rule(m))
     return CompiledRequest(
         request,
         config.answer_timeout(request.count, bits=bits),
         compile_decoder(layouts, request.count),
         None if plain else tuple(rules),
+        floats,
     )
 
 
@@ -110,39 +120,61 @@ class ModbusDriver(Driver[ModbusConfig]):
             self.line.fit_timeout(self.deadline)
         values: dict[str, Value | None] = {}
         self._progress = values  # what a read cut short by its deadline had (see `partial`)
-        raw: dict[str, Decoded] = {}  # decoded numbers of fields with a rule, and scale factors
-        waiting: dict[str, list[tuple[str, ValueRule]]] = {}  # scale factor -> fields
-        due = self.due
+        # decoded numbers of fields with a rule and scale factors; fields waiting for theirs
+        raw: dict[str, Decoded] = {}
+        waiting: dict[str, list[tuple[str, ValueRule]]] = {}
+        due, line, config = self.due, self.line, self.config
+        pause = config.pause_between_requests
         for group in self._groups:
             if due is not None and group.names.isdisjoint(due):
                 continue
-            requests = group.requests
-            i = 0
-            while i < len(requests):  # a split on exception 2 replaces one with several
-                compiled = requests[i]
+            for compiled in group.requests:
                 try:
-                    block = await self._request(compiled)
+                    block, self._last_request_end = await line.read(
+                        config,
+                        compiled.request,
+                        compiled.answer_timeout,
+                        not_before=self._last_request_end + pause,
+                    )
                 except ModbusExceptionResponse as exc:
                     if exc.code != ILLEGAL_DATA_ADDRESS or len(compiled.request.fields) < 2:
                         raise
-                    requests[i : i + 1] = self._split(compiled)
+                    await self._read_split(group, compiled, values, raw, waiting)
                     continue
                 if compiled.rules is None:
                     compiled.decode(block, values)  # type: ignore[arg-type]
                 else:
                     compiled.decode(block, raw)
                     _apply_rules(compiled, raw, values, waiting)
-                i += 1
+                if compiled.floats:
+                    drop_non_finite(values, compiled.floats)
         return values
 
-    async def _request(self, compiled: CompiledRequest) -> list[int] | list[bool]:
-        block, self._last_request_end = await self.line.read(
-            self.config,
-            compiled.request,
-            compiled.answer_timeout,
-            not_before=self._last_request_end + self.config.pause_between_requests,
-        )
-        return block
+    async def _read_split(
+        self,
+        group: RateGroup,
+        merged: CompiledRequest,
+        values: dict[str, Value | None],
+        raw: dict[str, Decoded],
+        waiting: dict[str, list[tuple[str, ValueRule]]],
+    ) -> None:
+        """`merged` got exception 2: split it for good, and read its parts now."""
+        parts = self._split(merged)
+        at = group.requests.index(merged)
+        group.requests = [*group.requests[:at], *parts, *group.requests[at + 1 :]]
+        pause = self.config.pause_between_requests
+        for compiled in parts:
+            block, self._last_request_end = await self.line.read(
+                self.config,
+                compiled.request,
+                compiled.answer_timeout,
+                not_before=self._last_request_end + pause,
+            )
+            compiled.decode(block, raw if compiled.rules is not None else values)  # type: ignore[arg-type]
+            if compiled.rules is not None:
+                _apply_rules(compiled, raw, values, waiting)
+            if compiled.floats:
+                drop_non_finite(values, compiled.floats)
 
     def _split(self, compiled: CompiledRequest) -> list[CompiledRequest]:
         """A merged request refused with exception 2: one request per field from now on."""

@@ -25,15 +25,27 @@ _FLOAT_IMAGE = {"float32": (">f", ">I"), "float64": (">d", ">Q")}
 
 
 def needs_rule(field: ModbusField) -> bool:
-    """Whether `field` needs a rule: the codec alone decodes the rest."""
+    """Whether `field` needs a rule: the codec alone decodes the rest (a float field without
+    one only needs `finite`)."""
     return bool(
         field.bit is not None
         or field.bits is not None
         or field.invalid
         or field.valid is not None
         or field.scale_factor is not None
-        or field.data_type in _FLOAT_IMAGE
     )
+
+
+def is_float(field: ModbusField) -> bool:
+    return field.data_type in _FLOAT_IMAGE
+
+
+def drop_non_finite(values: dict[str, Value | None], names: tuple[str, ...]) -> None:
+    """NaN and infinities from float registers are no value."""
+    for name in names:
+        value = values[name]
+        if value - value != 0:  # type: ignore[operator]  # NaN and +-inf only: floats
+            values[name] = None
 
 
 def raw_type(field: ModbusField) -> str:
