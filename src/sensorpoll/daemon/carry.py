@@ -6,7 +6,7 @@ Kept by `DevicePoller`; the grid index comes from the daemon's schedule (`Grid.i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection
 
 from sensorpoll.config.rates import on_schedule, period, phase
 from sensorpoll.config.schema import DeviceConfig
@@ -20,7 +20,7 @@ class RateSchedule:
         self.base = base
         device_interval = config.interval if config.interval is not None else base
         self.every = period(device_interval, base)
-        self.offset = phase(config.name) % (2**32)
+        self.offset = phase(config.name)
         self.fields = tuple(f.name for f in config.fields)
         self._known = frozenset(self.fields)
         by_period: dict[int, list[str]] = {}
@@ -82,7 +82,7 @@ class RateSchedule:
         return self.current(fresh)
 
     def current(
-        self, fresh: Mapping[str, object] = {}
+        self, fresh: Collection[str] = ()
     ) -> tuple[dict[str, Value | None], dict[str, float]]:
         """Every field's last value (None where there is none), and when the ones not in
         `fresh` were read."""

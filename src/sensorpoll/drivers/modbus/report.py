@@ -50,7 +50,7 @@ def bus_time_per_cycle(
     items: list[tuple[int, int, float]] = []  # (period, phase, seconds) of each request
     for device in devices:
         device_interval = device.interval if device.interval is not None else base
-        offset = phase(device.name) % (2**32)
+        offset = phase(device.name)
         for i, request in enumerate(plans[device.name].requests):
             seconds = request_time(request.count, device.baudrate, bits=request.table in BIT_TABLES)
             if i:
