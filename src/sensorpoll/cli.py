@@ -22,6 +22,7 @@ from sensorpoll.config.schema import DeviceConfig, parse_listen
 from sensorpoll.config.types import format_duration
 from sensorpoll.daemon.devices import Devices
 from sensorpoll.daemon.journal import log_formatter, stderr_is_journal
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.base import ReportWarning
@@ -48,10 +49,15 @@ def load(path: Path) -> Settings:
 
 
 def _config_error(exc: ConfigError) -> int:
-    for problem in exc.problems:
-        print(problem, file=sys.stderr)
+    from sensorpoll.daemon.journal import ERR_PREFIX, stderr_is_journal
+
+    # The problems are the message, not log records: printed as they are for a terminal, each
+    # line at priority err for journald (else `journalctl -p err` shows only "Failed to start").
+    prefix = ERR_PREFIX if stderr_is_journal() else ""
     count = len(exc.problems)
-    print(f"configuration invalid: {count} problem{'s' * (count != 1)}", file=sys.stderr)
+    summary = f"configuration invalid: {count} problem{'s' * (count != 1)}"
+    for line in "\n".join([*map(str, exc.problems), summary]).split("\n"):
+        print(prefix + line, file=sys.stderr)
     return EXIT_CONFIG
 
 
@@ -61,9 +67,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = load(args.config)
     sinks = Sinks(settings)
-    exporter = HttpExporter(settings, listen=args.listen, sink_stats=sinks.stats)
+    last_reload = LastReload.at_start()
+    exporter = HttpExporter(
+        settings, listen=args.listen, sink_stats=sinks.stats, last_reload=last_reload
+    )
     # sinks first: the exposition of a cycle then counts what the sinks dropped of it
-    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config))
+    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config), last_reload=last_reload)
     try:
         run_daemon(daemon)
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)

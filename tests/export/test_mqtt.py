@@ -349,3 +349,29 @@ sinks:
     published = 2 * sample(metrics, "sensorpoll_cycles_total")
     assert sample(metrics, f"sensorpoll_sink_dropped_total{{{label}}}") == published - queue_size
     assert_on_the_grid(cycles, interval, metrics)
+
+
+async def test_a_reload_keeps_an_unchanged_sink_and_its_counters(tmp_path: Path) -> None:
+    broker = Broker(tmp_path)  # never started: the sink only queues and counts
+    text = f"""\
+devices:
+  - {{name: a, driver: simulated, fields: [{{name: t, value: 1}}]}}
+sinks:
+  - {{type: mqtt, host: 127.0.0.1, port: {broker.port}, topic: "lab/{{device}}", queue_size: 1}}
+"""
+    sinks = Sinks(settings_from(text))
+    await sinks.start()
+    try:
+        sinks.publish(make_cycle(1, {"a": {"t": 1}}))
+        sinks.publish(make_cycle(2, {"a": {"t": 1}}))
+        (before,) = sinks.stats()
+        await sinks.reconfigure(settings_from(text))
+        (kept,) = sinks.stats()
+        await sinks.reconfigure(settings_from(text.replace("queue_size: 1", "queue_size: 2")))
+        (replaced,) = sinks.stats()
+    finally:
+        await sinks.aclose()
+    assert kept is before
+    assert kept.dropped == 1
+    assert replaced is not before
+    assert replaced.dropped == 0

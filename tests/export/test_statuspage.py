@@ -8,6 +8,7 @@ import pytest
 
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.export.daemonmetrics import DaemonHistory
+from sensorpoll.export.sinkmetrics import SinkStats
 from sensorpoll.export.statuspage import PAGE_SIZE, format_number, render_status_page
 from sensorpoll.export.trends import POINTS, WINDOW, Trends
 from sensorpoll.export.unitsymbols import display_unit
@@ -134,3 +135,18 @@ def test_before_the_first_cycle_the_page_says_so() -> None:
     settings = settings_from(CONFIG)
     page = render_status_page(None, settings, DaemonHistory(settings), Trends(settings), 0.0)
     assert "No cycle has completed yet." in page
+
+
+def test_each_sink_shows_its_health_in_the_summary() -> None:
+    settings = settings_from(CONFIG)
+    history, trends = DaemonHistory(settings), Trends(settings)
+    cycle = pump_cycle(1)
+    history.observe(cycle)
+    broker = SinkStats("mqtt://broker:1883/lab/{device}", 10, 35, lambda: 120, connected=False)
+    log = SinkStats("jsonl:/var/lib/sensorpoll/r.jsonl", 1, 0)
+    page = render_status_page(cycle, settings, history, trends, 0.0, sinks=[broker, log])
+    lines = re.findall(r'<p class="summary sink">(.*?)</p>', page)
+    assert [re.sub(r"<[^>]+>", "", line) for line in lines] == [
+        "mqtt://broker:1883/lab/{device}: reconnecting, 120 queued, 35 dropped",
+        "jsonl:/var/lib/sensorpoll/r.jsonl: 0 dropped",
+    ]

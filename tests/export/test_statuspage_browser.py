@@ -17,6 +17,7 @@ import pytest
 
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.export.http import HttpExporter
+from sensorpoll.export.sinkmetrics import SinkStats
 from tests.conftest import require_tool
 from tests.export.chromium import chromium
 from tests.export.conftest import DEVICES
@@ -122,7 +123,8 @@ WIDTHS = (1400, 400)
 
 async def _render(tmp: Path) -> dict[int, Any]:
     views: dict[int, Any] = {}
-    async with serving(settings_from(LAB)) as (exporter, url), chromium(tmp) as page:
+    broker = SinkStats("mqtt://broker.lab:1883/lab/{device}", 2900, 310, lambda: 40, False)
+    async with serving(settings_from(LAB), [broker]) as (exporter, url), chromium(tmp) as page:
         publish_history(exporter)
         for width in WIDTHS:
             await page.viewport(width)
@@ -208,11 +210,15 @@ def test_a_down_device_is_marked_with_its_error_and_no_values(views: dict[int, A
 
 def test_times_are_local_and_readable(views: dict[int, Any]) -> None:
     summary = views[1400]["summary"]
-    assert re.search(r"cycle 600 at \d\d:\d\d:\d\d ", summary), summary
+    clock = r"(\d\d:\d\d:\d\d|\d{4}-\d\d-\d\d \d\d:\d\d)"  # today, or the day before
+    assert re.search(rf"cycle 600 at {clock} ", summary), summary
     assert "T" not in re.sub(r"[A-Z]{3,5}", "", summary.split(" at ")[1])  # no ISO 8601 stamp
-    assert re.search(
-        r"last success \d\d:\d\d:\d\d \(\d+\.\d s ago\)", views[1400]["devices"][0]["text"]
-    )
+    assert re.search(rf"last success {clock} \(\d+\.\d s ago\)", views[1400]["devices"][0]["text"])
+
+
+def test_a_sink_in_trouble_shows_in_the_summary(views: dict[int, Any]) -> None:
+    summary = views[400]["summary"]
+    assert "mqtt://broker.lab:1883/lab/{device}: reconnecting, 40 queued, 310 dropped" in summary
 
 
 def test_links_to_the_metrics_and_the_cycle_json(views: dict[int, Any]) -> None:

@@ -84,10 +84,21 @@ class _Reference:
         self.defs: dict[str, Schema] = schema.get("$defs", {})
         self.titles: dict[str, str] = {}  # def name -> its section's title, once placed
         self.order: list[tuple[str, str]] = []  # (def name, title) in document order
-        self.parents: dict[str, set[str]] = {}  # def name -> the defs that mention it
-        for parent, model in self.defs.items():
-            for name in _mentions(model):
-                self.parents.setdefault(name, set()).add(parent)
+        # def name -> the variants (a driver's device, a sink type) whose sections reach it
+        self.owners: dict[str, set[str]] = {}
+        for variant in (name for name in self.defs if self.variant(name)):
+            for name in self.reachable(variant):
+                self.owners.setdefault(name, set()).add(variant)
+
+    def reachable(self, name: str) -> set[str]:
+        """The defs `name`'s section leads to, at any depth."""
+        found: set[str] = set()
+        todo = [name]
+        while todo:
+            for mentioned in _mentions(self.defs[todo.pop()]) - found:
+                found.add(mentioned)
+                todo.append(mentioned)
+        return found
 
     def anchor(self, name: str) -> str:
         return name.lower()
@@ -112,7 +123,7 @@ class _Reference:
     def place_mentions(self, schema: Schema, path: str, suffix: str) -> None:
         name = _ref_name(schema)
         if name is not None:
-            shared = len(self.parents.get(name, ())) > 1  # one section, under no one driver
+            shared = len(self.owners.get(name, ())) > 1  # one section, under no one driver
             self.place(name, f"{path}{self.variant(name) or ('' if shared else suffix)}")
             return
         if schema.get("type") == "array":

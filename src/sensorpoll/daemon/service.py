@@ -17,6 +17,7 @@ from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.daemon.devices import Devices
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.notify import Notifier
 from sensorpoll.daemon.poller import STUCK_GRACE
 from sensorpoll.daemon.schedule import Grid
@@ -44,7 +45,7 @@ class Publisher(Protocol):
 
 def status_line(cycle: Cycle) -> str:
     up = sum(1 for d in cycle.devices if d.ok)
-    return f"{len(cycle.devices)} devices, {up} up, last cycle {cycle.duration_s * 1000:.0f} ms"
+    return f"{_devices(len(cycle.devices))}, {up} up, last cycle {cycle.duration_s * 1000:.0f} ms"
 
 
 class Daemon:
@@ -56,11 +57,13 @@ class Daemon:
         publishers: Sequence[Publisher],
         reload_settings: Callable[[], Settings],
         notifier: Notifier | None = None,
+        last_reload: LastReload | None = None,
     ) -> None:
         self.devices = Devices(settings)
         self.publishers = list(publishers)
         self._reload_settings = reload_settings
         self.notifier = notifier or Notifier()
+        self.last_reload = last_reload or LastReload.at_start()
         self._stop = asyncio.Event()
         self._stop_requested_at: float | None = None  # loop time of the first request
         self._reload_requested = False
@@ -107,7 +110,7 @@ class Daemon:
             gc.freeze()
             settings = self.devices.settings
             self.grid = Grid.aligned(settings.interval, loop.time())
-            self.notifier.ready(f"{len(settings.devices)} devices, polling")
+            self.notifier.ready(f"{_devices(len(settings.devices))}, polling")
             log.info("polling %s every %gs", _devices(len(settings.devices)), settings.interval)
             while not self._stop.is_set():
                 await self._sleep_until_next_point()
@@ -230,13 +233,18 @@ class Daemon:
             settings = self._reload_settings()
         except ConfigError as exc:
             log.error("reload refused, still running the previous config:\n%s", exc)
+            self.last_reload.failed()
         except Exception:  # whatever goes wrong reading the new config, the old one keeps polling
             log.exception("reload refused, still running the previous config")
+            self.last_reload.failed()
         else:
             try:
                 await self._apply(settings)
             except Exception:  # a driver refusing its config: Devices.apply built nothing yet
                 log.exception("reload failed, still running the previous config")
+                self.last_reload.failed()
+            else:
+                self.last_reload.succeeded()
         self.notifier.ready()
 
     async def _apply(self, settings: Settings) -> None:

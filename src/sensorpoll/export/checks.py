@@ -60,6 +60,18 @@ class _FirstField:
         return f"devices[{self.device}].fields[{self.field}]"
 
 
+def _reserved_owner(namespace: str, name: str) -> str | None:
+    """Whose metric `name` would be, if not a reading's: sensorpoll's, or prometheus_client's
+    process and Python collectors'."""
+    if namespace == "sensorpoll" and name.startswith(DAEMON_PREFIX):
+        return "sensorpoll's own metrics"
+    if namespace == "process":
+        return "the process metrics (process_*)"
+    if name == "python_info":
+        return "the python_info metric"
+    return None
+
+
 def _metric_clashes(settings: Settings) -> Iterable[tuple[KeyPath, str]]:
     seen: dict[str, _FirstField] = {}
     namespace = settings.metrics.namespace
@@ -68,11 +80,12 @@ def _metric_clashes(settings: Settings) -> Iterable[tuple[KeyPath, str]]:
             here: KeyPath = ("devices", i, "fields", j)
             name = sample_name(namespace, field)
             labels = label_names(device, field)
-            if name.startswith(DAEMON_PREFIX) and namespace == "sensorpoll":
+            owner = _reserved_owner(namespace, name)
+            if owner is not None:
                 yield (
                     (*here, "name"),
-                    f"metric {name} would collide with sensorpoll's own metrics; "
-                    "set metrics.namespace to something other than 'sensorpoll'",
+                    f"metric {name} would collide with {owner}; "
+                    f"set metrics.namespace to something other than {namespace!r}",
                 )
             if field.kind == "string":
                 yield from _text_label_clash(here, device, field)

@@ -1,4 +1,5 @@
-"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration, build.
+"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration, build,
+the outcome of the latest config reload.
 
 Counters outlive a cycle, so `DaemonHistory` accumulates them as cycles are published; the
 rendering is a function of that history and the latest cycle (or of the config alone, before
@@ -14,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from sensorpoll import __version__
 from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers.registry import driver_class
 from sensorpoll.export.readings import FamilyText
 from sensorpoll.export.textformat import (
@@ -250,6 +252,26 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
         BUILD_INFO,
     ]
     return [f for f in families if f.samples]
+
+
+def render_reload_metrics(last_reload: LastReload) -> list[FamilyText]:
+    """Always both families, under Prometheus's own names for the same facts."""
+    successful = "sensorpoll_config_last_reload_successful"
+    timestamp = "sensorpoll_config_last_reload_success_timestamp_seconds"
+    return [
+        _family(
+            successful,
+            "gauge",
+            "1 if the latest config load (the start or a reload) was applied, 0 if refused.",
+            f"\n{successful} {int(last_reload.successful)}\n".encode(),
+        ),
+        _family(
+            timestamp,
+            "gauge",
+            "When a config was last applied (the start or a reload), seconds since the epoch.",
+            f"\n{timestamp} {format_sample_value(last_reload.success_timestamp)}\n".encode(),
+        ),
+    ]
 
 
 def _histogram_samples(name: str, history: DaemonHistory) -> bytes:

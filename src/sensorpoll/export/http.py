@@ -17,10 +17,11 @@ from aiohttp import web
 from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import Settings, parse_listen
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.basicauth import BasicAuth
 from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
-from sensorpoll.export.exposition import Exposition, render_exposition
+from sensorpoll.export.exposition import Exposition, render_exposition, with_reload_metrics
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
@@ -56,6 +57,7 @@ class HttpExporter:
         settings: Settings,
         listen: str | None = None,
         sink_stats: Callable[[], Sequence[SinkStats]] = tuple,
+        last_reload: LastReload | None = None,
     ) -> None:
         self.settings = settings
         self._sink_stats = sink_stats  # the sinks' counters, exported with each cycle
@@ -67,6 +69,8 @@ class HttpExporter:
         self._history = DaemonHistory(settings)
         self._process = ProcessMetrics()
         self._trends = Trends(settings)  # the status page's sparklines
+        self._last_reload = last_reload or LastReload.at_start()
+        self._last_reload.listeners.append(self._reload_recorded)
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
@@ -108,8 +112,15 @@ class HttpExporter:
         self._history.observe(cycle)
         self._trends.observe(cycle)
         sinks = render_sink_metrics(self._sink_stats())
-        exposition = render_exposition(cycle, self._plan, self._history, self._process, sinks)
+        exposition = render_exposition(
+            cycle, self._plan, self._history, self._process, sinks, self._last_reload
+        )
         self._published = Published(cycle, exposition)
+
+    def _reload_recorded(self) -> None:
+        if (published := self._published) is not None:
+            exposition = with_reload_metrics(published.exposition, self._last_reload)
+            self._published = Published(published.cycle, exposition)
 
     async def reopen(self) -> None:
         pass
@@ -155,7 +166,9 @@ class HttpExporter:
             exposition = published.exposition
         else:  # before the first cycle: the process, the build, the sinks, the counters at 0
             sinks = render_sink_metrics(self._sink_stats())
-            exposition = render_exposition(None, self._plan, self._history, self._process, sinks)
+            exposition = render_exposition(
+                None, self._plan, self._history, self._process, sinks, self._last_reload
+            )
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
@@ -181,7 +194,13 @@ class HttpExporter:
         except ValueError:
             number = 1
         parts = status_page_parts(
-            cycle, self.settings, self._history, self._trends, time.time(), number
+            cycle,
+            self.settings,
+            self._history,
+            self._trends,
+            time.time(),
+            number,
+            self._sink_stats(),
         )
         page = []
         for part in parts:

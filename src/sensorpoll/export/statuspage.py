@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from html import escape
 
@@ -17,6 +17,7 @@ from sensorpoll.config.schema import DeviceConfig, Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.drivers.base import Value
 from sensorpoll.export.daemonmetrics import DaemonHistory, DeviceHistory
+from sensorpoll.export.sinkmetrics import SinkStats
 from sensorpoll.export.sparkline import sparkline
 from sensorpoll.export.trends import WINDOW, Trends
 from sensorpoll.export.unitsymbols import display_unit
@@ -150,9 +151,10 @@ def render_status_page(
     trends: Trends,
     now: float,
     page: int = 1,
+    sinks: Sequence[SinkStats] = (),
 ) -> str:
     """The page for the latest cycle; `now` (wall clock) makes the ages."""
-    return "".join(status_page_parts(cycle, settings, history, trends, now, page))
+    return "".join(status_page_parts(cycle, settings, history, trends, now, page, sinks))
 
 
 def status_page_parts(
@@ -162,6 +164,7 @@ def status_page_parts(
     trends: Trends,
     now: float,
     page: int = 1,
+    sinks: Sequence[SinkStats] = (),
 ) -> Iterator[str]:
     """The page in pieces, one per device card: the server yields to the event loop between
     them, so a page of many devices never holds up a cycle. `page` is 1-based; PAGE_SIZE
@@ -183,23 +186,27 @@ def status_page_parts(
     pages = max(1, math.ceil(len(cycle.devices) / PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = cycle.devices[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    yield _summary(cycle, settings, now, page, pages) + '</header>\n<main id="devices">\n'
+    summary = _summary(cycle, settings, now, page, pages, sinks)
+    yield summary + '</header>\n<main id="devices">\n'
     configs = {device.name: device for device in settings.devices}
     for result in shown:
         yield _device_card(result, configs.get(result.device), history, trends, now)
     yield "</main>\n" + script + "</body></html>\n"
 
 
-def _summary(cycle: Cycle, settings: Settings, now: float, page: int, pages: int) -> str:
+def _summary(
+    cycle: Cycle, settings: Settings, now: float, page: int, pages: int, sinks: Sequence[SinkStats]
+) -> str:
     down = [result.device for result in cycle.devices if not result.ok]
     down_text = f'<span class="bad">{len(down)} down</span>' if down else "0 down"
     zone = time.strftime("%Z", time.localtime(cycle.started))
     text = (
         f'<div id="summary" data-cycle="{cycle.number}"><p class="summary">'
-        f"<b>{len(cycle.devices)} devices</b>: {len(cycle.devices) - len(down)} up, {down_text}"
+        f"<b>{len(cycle.devices)} device{'s' * (len(cycle.devices) != 1)}</b>: "
+        f"{len(cycle.devices) - len(down)} up, {down_text}"
         f" · cycle {cycle.number} at {format_clock(cycle.started, now)} {escape(zone)},"
         f" {cycle.duration_s * 1000:.1f} ms · every {settings.interval:g} s"
-        f" · {cycle.overruns_total} overruns</p>"
+        f" · {cycle.overruns_total} overrun{'s' * (cycle.overruns_total != 1)}</p>"
     )
     if pages > 1:
         where = {r.device: i // PAGE_SIZE + 1 for i, r in enumerate(cycle.devices)}
@@ -218,7 +225,21 @@ def _summary(cycle: Cycle, settings: Settings, now: float, page: int, pages: int
             f'<p class="summary pages">devices {first}–{last} of {len(cycle.devices)}, '
             f"page {page} of {pages} {previous} {following}</p>"
         )
+    for sink in sinks:
+        text += _sink_line(sink)
     return text + "</div>"
+
+
+def _sink_line(sink: SinkStats) -> str:
+    """A sink's health: whether its broker is connected, and what is queued or was dropped."""
+    parts = []
+    if sink.connected is not None:
+        parts.append("connected" if sink.connected else '<span class="bad">reconnecting</span>')
+    if sink.queued is not None and (queued := sink.queued()):
+        parts.append(f"{queued} queued")
+    dropped = f"{sink.dropped} dropped"
+    parts.append(f'<span class="bad">{dropped}</span>' if sink.dropped else dropped)
+    return f'<p class="summary sink">{escape(sink.label)}: {", ".join(parts)}</p>'
 
 
 def _device_card(
