@@ -112,3 +112,18 @@ def test_a_file_that_changes_while_it_is_read_is_refused(tmp_path: Path) -> None
 
     with pytest.raises(ConfigError, match="changed while it was read; write the new file"):
         load_settings(path, models_while_a_writer_goes_on)
+
+
+def test_an_included_file_that_changes_while_it_is_read_is_refused(tmp_path: Path) -> None:
+    included = tmp_path / "templates.yaml"
+    included.write_text("templates:\n  probe: {driver: simulated, fields: [{name: x, value: 1}]}\n")
+    path = tmp_path / "config.yaml"
+    path.write_text("include: [templates.yaml]\ndevices:\n  - {name: a, template: probe}\n")
+
+    def models_while_the_templates_are_rewritten(driver: str) -> type[DeviceConfig]:
+        with included.open("a") as file:
+            file.write("  meter: {driver: simulated, fields: [{name: y, value: 2}]}\n")
+        return registry.config_model(driver)
+
+    with pytest.raises(ConfigError, match=r"templates\.yaml: changed while it was read"):
+        load_settings(path, models_while_the_templates_are_rewritten)
