@@ -281,9 +281,7 @@ def _device_card(
     )
 
 
-def _field_row(
-    name: str, value: Value | None, unit: str | None, trend: str, note: str = ""
-) -> str:
+def _field_row(name: str, value: Value | None, unit: str | None, trend: str, note: str = "") -> str:
     text = escape(display_value(value, unit))
     kind = " text" if isinstance(value, str) else ""
     if value is None:
