@@ -439,7 +439,8 @@ class Settings(Model):
         (),
         description=(
             "Files or globs, relative to this file, whose `templates:` are added to this "
-            "file's (one file per instrument model); reread on every reload."
+            "file's (one file per instrument model); reread on every reload. A named file "
+            "must exist; a glob may match none."
         ),
         examples=[["templates/*.yaml"]],
     )
