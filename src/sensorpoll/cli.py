@@ -21,11 +21,12 @@ from sensorpoll.config.jsonschema import config_json_schema
 from sensorpoll.config.schema import DeviceConfig, parse_listen
 from sensorpoll.config.types import format_duration
 from sensorpoll.daemon.devices import Devices
-from sensorpoll.daemon.journal import log_formatter, stderr_is_journal
+from sensorpoll.daemon.journal import ERR_PREFIX, log_formatter, stderr_is_journal
 from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.base import ReportWarning
+from sensorpoll.drivers.modbus import probe
 from sensorpoll.export.checks import metric_checks
 from sensorpoll.export.cyclejson import cycle_to_json
 from sensorpoll.export.sinks import Sinks
@@ -49,8 +50,6 @@ def load(path: Path) -> Settings:
 
 
 def _config_error(exc: ConfigError) -> int:
-    from sensorpoll.daemon.journal import ERR_PREFIX, stderr_is_journal
-
     # The problems are the message, not log records: printed as they are for a terminal, each
     # line at priority err for journald (else `journalctl -p err` shows only "Failed to start").
     prefix = ERR_PREFIX if stderr_is_journal() else ""
@@ -158,8 +157,6 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from sensorpoll.drivers.modbus import probe
-
     return probe.run(args)
 
 
@@ -243,13 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     once.set_defaults(func=cmd_once)
 
-    probe = command(
+    probe_command = command(
         "probe", [common], "read raw Modbus registers once and print every decoding side by side"
     )
-    from sensorpoll.drivers.modbus.probe import add_arguments
-
-    add_arguments(probe)
-    probe.set_defaults(func=cmd_probe)
+    probe.add_arguments(probe_command)
+    probe_command.set_defaults(func=cmd_probe)
 
     simulate = command(
         "simulate",

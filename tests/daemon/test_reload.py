@@ -147,13 +147,13 @@ def test_polling_goes_on_while_a_large_reloaded_config_is_read(
     notify.wait_for("READY=1")
     daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
     # thousands of devices: validating them takes many cycles' time on any machine
-    daemon.write_config([simulated("a")] + [simulated(f"d{i}") for i in range(4000)], "100ms")
+    daemon.write_config([simulated("a")] + [simulated(f"d{i}") for i in range(5000)], "100ms")
     daemon.signal(signal.SIGHUP)
     notify.wait_for("RELOADING=1", timeout=5)
     reloading_at = daemon.cycles()[-1]["cycle"]
     notify.wait_for("READY=1", timeout=60)
     cycles = daemon.cycles()
     during = [c for c in cycles if c["cycle"] > reloading_at and len(c["devices"]) == 1]
-    after = [c for c in cycles if len(c["devices"]) == 4001]
+    after = [c for c in cycles if len(c["devices"]) == 5001]
     assert during, "no cycle ran while the new config was read"
-    assert after or daemon.wait_for_cycle(lambda c: len(c["devices"]) == 4001)
+    assert after or daemon.wait_for_cycle(lambda c: len(c["devices"]) == 5001)

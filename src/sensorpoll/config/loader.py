@@ -93,10 +93,15 @@ def load_settings(
     env: Mapping[str, str] | None = None,
     extra_checks: Sequence[ExtraCheck] = (),
 ) -> Settings:
-    """Read and validate the config file at `path`."""
+    """Read and validate the config file at `path` (and the files it includes); refused if any
+    of them changed while it was read."""
     text, identity = _read(path)
-    settings = parse_settings(text, str(path), driver_models, env=env, extra_checks=extra_checks)
-    _unchanged(path, identity)
+    read: dict[str, os.stat_result | None] = {str(path): identity}
+    settings = parse_settings(
+        text, str(path), driver_models, env=env, extra_checks=extra_checks, read_files=read
+    )
+    for name, seen in read.items():
+        _unchanged(name, seen)
     return settings
 
 
@@ -107,14 +112,23 @@ def parse_settings(
     *,
     env: Mapping[str, str] | None = None,
     extra_checks: Sequence[ExtraCheck] = (),
+    read_files: dict[str, os.stat_result | None] | None = None,
 ) -> Settings:
-    """Validate config `text`; `file` names it in error messages.
+    """Validate config `text`; `file` names it in error messages. The included files read
+    are recorded in `read_files`, each with its identity as it was read.
 
     Lines are only looked up when something is wrong: the file is then parsed a second time
     with line marks (keeping them for a valid 1,000-device file would cost ~15 MB).
     """
     data, _ = read_yaml(text, file, env, lines=False)
-    expansion = expand(data, file, lambda path: _read_included(path, env, lines=False)[0])
+
+    def read_included(path: Path) -> Any:
+        text, identity = _read(path)
+        if read_files is not None:
+            read_files[str(path)] = identity
+        return read_yaml(text, str(path), env, lines=False)[0]
+
+    expansion = expand(data, file, read_included)
     problems = Problems(file, expansion.data)
     checks = (cross_device_problems, *extra_checks)
     settings = _validate(expansion.data, driver_models, checks, problems, expansion.broken)
