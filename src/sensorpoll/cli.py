@@ -6,7 +6,7 @@ Exit codes: 0 ok, 1 a device failed (`once`), 2 usage error, 78 configuration er
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -17,10 +17,11 @@ from typing import Any
 
 from sensorpoll import __version__
 from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
-from sensorpoll.config.schema import parse_listen
+from sensorpoll.config.schema import EventLoopChoice, parse_listen
 from sensorpoll.drivers import registry
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+EVENT_LOOPS: tuple[EventLoopChoice, ...] = ("auto", "uvloop", "asyncio")
 
 log = logging.getLogger("sensorpoll")
 
@@ -56,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     exporter = HttpExporter(settings, listen=args.listen)
     daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
     try:
-        run_daemon(daemon)
+        run_daemon(daemon, event_loop(args, settings))
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
         log.error("cannot start: %s", exc)
         return EXIT_FAILED
@@ -97,6 +98,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    from sensorpoll.daemon import eventloop
     from sensorpoll.daemon.service import Poller
     from sensorpoll.export.cyclejson import cycle_to_json
     from sensorpoll.export.table import render_table
@@ -111,7 +113,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         finally:
             await poller.aclose()
 
-    cycle = asyncio.run(poll())
+    cycle = eventloop.run(poll(), event_loop(args, settings))
     code = EXIT_FAILED if cycle.failed else EXIT_OK
     text = (
         cycle_to_json(cycle, indent=2) if args.format == "json" else render_table(cycle, settings)
@@ -124,15 +126,17 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from sensorpoll.daemon.eventloop import loop_factory
     from sensorpoll.drivers.modbus import probe
 
-    return probe.run(args)
+    return probe.run(args, loop_factory(event_loop(args, None)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from sensorpoll import simulate
 
-    return simulate.run(load(args.config))
+    settings = load(args.config)
+    return simulate.run(settings, event_loop(args, settings))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -140,6 +144,17 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     print(json.dumps(config_json_schema(), indent=2))
     return EXIT_OK
+
+
+def event_loop(args: argparse.Namespace, settings: Settings | None) -> EventLoopChoice:
+    """--event-loop if given, else the config's `event_loop`."""
+    choice: EventLoopChoice | None = args.event_loop
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        print("sensorpoll: --event-loop uvloop: uvloop is not installed here", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    if choice is None:
+        choice = settings.event_loop if settings is not None else "auto"
+    return choice
 
 
 def _listen(value: str) -> str:
@@ -156,7 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Poll lab sensors and instruments on a fixed cycle; export to Prometheus.",
     )
     parser.add_argument("--version", action="version", version=f"sensorpoll {__version__}")
+    loop_help = "event loop: uvloop where installed (auto), or asyncio's own (overrides event_loop)"
+    parser.add_argument("--event-loop", choices=EVENT_LOOPS, help=loop_help)
     common = argparse.ArgumentParser(add_help=False)
+    # also after the command; SUPPRESS: absent there, it leaves the value given before it
+    common.add_argument(
+        "--event-loop", choices=EVENT_LOOPS, default=argparse.SUPPRESS, help=loop_help
+    )
     common.add_argument(
         "--log-level",
         default="info",

@@ -5,6 +5,7 @@ Produced by `config.loader` from YAML; consumed (frozen) by drivers, daemon and 
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,7 @@ DEFAULT_LISTEN = "127.0.0.1:9847"
 DEFAULT_CONFIG_PATH = Path("/etc/sensorpoll/config.yaml")
 
 ValueKind = Literal["number", "bool", "string"]
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 
 class Model(BaseModel):
@@ -127,7 +129,16 @@ class Settings(Model):
     http: HttpSettings = Field(default_factory=HttpSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     sinks: tuple[SinkSettings, ...] = ()
+    # auto: uvloop where it is installed (Linux, macOS), else asyncio's own loop
+    event_loop: EventLoopChoice = "auto"
     devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+
+    @field_validator("event_loop")
+    @classmethod
+    def _loop_available(cls, choice: EventLoopChoice) -> EventLoopChoice:
+        if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed here; use auto or asyncio")
+        return choice
 
     @property
     def default_timeout(self) -> float:

@@ -15,11 +15,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from sensorpoll.config.errors import ConfigError
-from sensorpoll.config.schema import Settings
+from sensorpoll.config.schema import EventLoopChoice, Settings
 from sensorpoll.daemon.cycle import Cycle
 
 # Poller is re-exported: `sensorpoll once` and tests import it from here.
 from sensorpoll.daemon.devices import Poller as Poller
+from sensorpoll.daemon.eventloop import loop_factory, loop_name
 from sensorpoll.daemon.notify import Notifier
 from sensorpoll.daemon.poller import STUCK_GRACE
 from sensorpoll.daemon.schedule import Grid
@@ -260,11 +261,13 @@ class Daemon:
         log.info("reloaded: %d devices", len(settings.devices))
 
 
-def run_daemon(daemon: Daemon) -> None:
-    """`asyncio.run(daemon.run())`, except at the end. asyncio.run waits for every leftover
-    task to finish cancelling, so one read that swallows CancelledError (a driver bug) would
-    hold the exit for as long as it likes; here leftovers get STUCK_GRACE, then are left."""
-    loop = asyncio.new_event_loop()
+def run_daemon(daemon: Daemon, choice: EventLoopChoice = "auto") -> None:
+    """`asyncio.run(daemon.run())` on the chosen event loop, except at the end. asyncio.run
+    waits for every leftover task to finish cancelling, so one read that swallows
+    CancelledError (a driver bug) would hold the exit for as long as it likes; here leftovers
+    get STUCK_GRACE, then are left."""
+    loop = loop_factory(choice)()
+    log.debug("event loop: %s", loop_name(loop))
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(daemon.run())

@@ -23,6 +23,14 @@ log = logging.getLogger("sensorpoll.modbus")
 _NO_QUEUE = contextlib.nullcontext()
 
 
+def clock_slack(loop: asyncio.AbstractEventLoop) -> float:
+    """What to add to a silence the line must keep so it is never short on `loop`'s clock.
+
+    asyncio's own loops time with `time.monotonic()`; uvloop's clock and timers count whole
+    milliseconds (libuv), so a wait measured there can end up to a millisecond early."""
+    return 0.0 if isinstance(loop, asyncio.BaseEventLoop) else 0.001
+
+
 def _settings(config: ModbusConfig) -> tuple[object, ...]:
     spec = config.bus()
     return (config.transport, spec.settings if spec else ())
@@ -44,6 +52,7 @@ class ModbusLine:
         self._quiet_until = 0.0
         # RTU frames end with silence; keep t3.5 between one answer and the next request
         self._silence = silence(config.baudrate) if config.transport == "rtu" else 0.0
+        self._clock_slack = 0.0  # set on connecting: see `clock_slack`
         self.timeout = 1.0  # pymodbus's own answer timeout: the smallest device deadline
         self.opened = 0  # connections made, for tests and logs
         self.shared = config.bus() is not None  # other devices may queue for this line
@@ -100,7 +109,7 @@ class ModbusLine:
                 raise
             finally:
                 now = loop.time()
-                self._quiet_until = now + self._silence
+                self._quiet_until = now + self._silence + self._clock_slack
             return block, now
 
     async def _connected(self) -> Connection:
@@ -111,7 +120,9 @@ class ModbusLine:
         if connection is None:
             connection = await Connection.open(self._config, self.timeout)
             self._connection = connection
-            self._connected_at = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            self._connected_at = loop.time()
+            self._clock_slack = clock_slack(loop) if self._silence else 0.0
             self.opened += 1
         return connection
 
