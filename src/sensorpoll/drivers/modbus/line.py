@@ -11,10 +11,12 @@ import contextlib
 import logging
 
 from sensorpoll.drivers.bus import Bus
-from sensorpoll.drivers.modbus.client import Block, Connection
+from sensorpoll.drivers.modbus.client import Connection, open_connection
+from sensorpoll.drivers.modbus.codec import Block
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import keeps_connection
 from sensorpoll.drivers.modbus.plan import Request
+from sensorpoll.drivers.modbus.tcp import TcpConnection
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
@@ -47,7 +49,7 @@ class ModbusLine:
     def __init__(self, bus: Bus, config: ModbusConfig) -> None:
         self.bus = bus
         self._config = config  # the line's settings; every device on the line shares them
-        self._connection: Connection | None = None
+        self._connection: Connection | TcpConnection | None = None
         self._connected_at = 0.0
         self._quiet_until = 0.0
         # RTU frames end with silence; keep t3.5 between one answer and the next request
@@ -112,13 +114,13 @@ class ModbusLine:
                 self._quiet_until = now + self._silence + self._clock_slack
             return block, now
 
-    async def _connected(self) -> Connection:
+    async def _connected(self) -> Connection | TcpConnection:
         connection = self._connection
         if connection is not None and connection.lost:
             self.drop("closed by the other side")
             connection = None
         if connection is None:
-            connection = await Connection.open(self._config, self.timeout)
+            connection = await open_connection(self._config, self.timeout)
             self._connection = connection
             loop = asyncio.get_running_loop()
             self._connected_at = loop.time()

@@ -11,10 +11,11 @@ from typing import Any
 
 from sensorpoll.config.types import parse_duration
 from sensorpoll.drivers.errors import DeviceError
-from sensorpoll.drivers.modbus.client import Block, Connection
+from sensorpoll.drivers.modbus.client import open_connection
 from sensorpoll.drivers.modbus.codec import (
     CANONICAL_ORDERS,
     NUMERIC_TYPES,
+    Block,
     decode_raw,
     register_count,
 )
@@ -71,7 +72,7 @@ async def read_block(
     config: ModbusConfig, table: str, address: int, count: int, limit: float
 ) -> Block:
     async with asyncio.timeout(limit):
-        connection = await Connection.open(config, limit)
+        connection = await open_connection(config, limit)
         try:
             return await connection.read(table, address, count, config.unit_id)
         finally:
