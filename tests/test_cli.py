@@ -204,7 +204,7 @@ devices:
 def test_logs_have_no_timestamps_under_journald(sensorpoll_cmd: list[str], tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(FAILING)
-    plain = run(sensorpoll_cmd, "once", "-c", str(path))
+    plain = run(sensorpoll_cmd, "once", "-v", "-c", str(path))
     assert plain.stderr.splitlines()[0][:2] == "20"  # 2026-11-24 19:00:00,123 WARNING ...
     # journald is recognised as systemd.exec(5) says: JOURNAL_STREAM names stderr's dev:inode
     log = tmp_path / "journal"
@@ -212,7 +212,7 @@ def test_logs_have_no_timestamps_under_journald(sensorpoll_cmd: list[str], tmp_p
         stat = os.fstat(stderr.fileno())
         env = {**os.environ, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
         subprocess.run(
-            [*sensorpoll_cmd, "once", "-c", str(path)],
+            [*sensorpoll_cmd, "once", "-v", "-c", str(path)],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             env=env,

@@ -54,8 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
-    exporter = HttpExporter(settings, listen=args.listen)
-    daemon = Daemon(settings, [exporter, Sinks(settings)], lambda: load(args.config))
+    sinks = Sinks(settings)
+    exporter = HttpExporter(settings, listen=args.listen, sink_stats=sinks.stats)
+    # sinks first: the exposition of a cycle then counts what the sinks dropped of it
+    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config))
     try:
         run_daemon(daemon, event_loop(args, settings))
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
@@ -65,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from sensorpoll.export.units import unit_warnings
     from sensorpoll.export.webconfig import load_web_config
 
     settings = load(args.config)
@@ -77,7 +80,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"interval {settings.interval:g}s, default timeout {settings.default_timeout:g}s, "
         f"http {settings.http.listen}, namespace {settings.metrics.namespace}"
     )
-    print(f"{len(settings.devices)} devices:")
+    count = len(settings.devices)
+    print(f"{count} device{'s' * (count != 1)}:")
     for device in settings.devices:
         deadline = settings.deadline(device)
         print(f"  {device.name} ({device.driver}, timeout {deadline:g}s)")
@@ -92,6 +96,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in registry.driver_class(name).check_report(devices, settings):
             warnings += line.startswith("warning:")
             print(line)
+    for line in unit_warnings(settings):
+        warnings += 1
+        print(line)
     if warnings:
         print(f"{warnings} warning{'s' * (warnings != 1)}")
     return EXIT_OK
@@ -104,6 +111,9 @@ def cmd_once(args: argparse.Namespace) -> int:
     from sensorpoll.export.table import render_table
 
     settings = load(args.config)
+    if not args.verbose:
+        # each failed device is a row of the output: its "is down" line would say it twice
+        logging.getLogger("sensorpoll.poll").setLevel(logging.ERROR)
 
     async def poll() -> Any:
         poller = Poller(settings)
@@ -165,25 +175,42 @@ def _listen(value: str) -> str:
     return value
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options that go before or after the command: on the top parser with their defaults, on
+    each command with SUPPRESS, so one given after the command wins and one before it is not
+    reset by the command's parser."""
+    parser.add_argument(
+        "--log-level",
+        default="info" if top else argparse.SUPPRESS,
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity on stderr (default: info)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="also log what the output already shows (once: each failed device)",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=None if top else argparse.SUPPRESS,
+        help="uvloop where installed (auto), or asyncio's own; overrides event_loop",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sensorpoll",
         description="Poll lab sensors and instruments on a fixed cycle; export to Prometheus.",
     )
-    parser.add_argument("--version", action="version", version=f"sensorpoll {__version__}")
-    loop_help = "event loop: uvloop where installed (auto), or asyncio's own (overrides event_loop)"
-    parser.add_argument("--event-loop", choices=EVENT_LOOPS, help=loop_help)
+    parser.add_argument(
+        "--version", action="version", version=f"sensorpoll {__version__}", help="print the version"
+    )
+    _add_global_options(parser, top=True)
     common = argparse.ArgumentParser(add_help=False)
-    # also after the command; SUPPRESS: absent there, it leaves the value given before it
-    common.add_argument(
-        "--event-loop", choices=EVENT_LOOPS, default=argparse.SUPPRESS, help=loop_help
-    )
-    common.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity on stderr (default: info)",
-    )
+    _add_global_options(common, top=False)
     with_config = argparse.ArgumentParser(add_help=False, parents=[common])
     with_config.add_argument(
         "-c",
@@ -194,45 +221,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser(
-        "run", parents=[with_config], help="the daemon: poll forever and serve HTTP"
-    )
+    def command(name: str, parents: list[argparse.ArgumentParser], text: str) -> Any:
+        return commands.add_parser(name, parents=parents, help=text, description=text)
+
+    run = command("run", [with_config], "the daemon: poll forever and serve HTTP")
     run.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="override http.listen")
     run.set_defaults(func=cmd_run)
 
-    check = commands.add_parser(
+    check = command(
         "check",
-        parents=[with_config],
-        help="validate the config; print devices, fields, request plans and bus load",
+        [with_config],
+        "validate the config; print devices, fields, request plans and bus load",
     )
     check.set_defaults(func=cmd_check)
 
-    once = commands.add_parser(
-        "once", parents=[with_config], help="poll every device once, print the cycle, exit"
+    once = command("once", [with_config], "poll every device once, print the cycle, exit")
+    once.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="a table for people (default) or the cycle JSON",
     )
-    once.add_argument("--format", choices=["table", "json"], default="table")
     once.set_defaults(func=cmd_once)
 
-    probe = commands.add_parser(
-        "probe",
-        parents=[common],
-        help="read raw Modbus registers once and print every decoding side by side",
+    probe = command(
+        "probe", [common], "read raw Modbus registers once and print every decoding side by side"
     )
     from sensorpoll.drivers.modbus.probe import add_arguments
 
     add_arguments(probe)
     probe.set_defaults(func=cmd_probe)
 
-    simulate = commands.add_parser(
+    simulate = command(
         "simulate",
-        parents=[with_config],
-        help="serve the config's Modbus devices and serial instruments as simulated ones",
+        [with_config],
+        "serve the config's Modbus devices and serial instruments as simulated ones",
     )
     simulate.set_defaults(func=cmd_simulate)
 
-    schema = commands.add_parser(
-        "schema", parents=[common], help="print the JSON Schema of the config file"
-    )
+    schema = command("schema", [common], "print the JSON Schema of the config file")
     schema.set_defaults(func=cmd_schema)
     return parser
 

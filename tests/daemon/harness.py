@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.request
 import uuid
@@ -40,7 +42,11 @@ class Message:
 
 
 class NotifySocket:
-    """Stands in for systemd's notify socket: an AF_UNIX datagram socket the test binds."""
+    """Stands in for systemd's notify socket: an AF_UNIX datagram socket the test binds.
+
+    A thread drains it as systemd does: a datagram socket queues only a few messages
+    (net.unix.max_dgram_qlen, 10 by default) and the daemon drops what does not fit, so a test
+    that reads only when it waits would lose RELOADING=1 behind a cycle's worth of STATUS."""
 
     def __init__(self, directory: Path, *, abstract: bool = False) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -53,15 +59,29 @@ class NotifySocket:
             self.sock.bind(str(path))
             self.env_value = str(path)
         self.messages: list[Message] = []
+        self._arrived: queue.Queue[Message] = queue.Queue()
+        self._closing = threading.Event()
+        self.sock.settimeout(0.05)
+        self._drain = threading.Thread(target=self._drain_socket, name="notify-drain")
+        self._drain.start()
+
+    def _drain_socket(self) -> None:
+        while not self._closing.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            lines = data.decode().split("\n")
+            fields = dict(line.split("=", 1) for line in lines if line)
+            self._arrived.put(Message(time.monotonic(), fields))
 
     def _receive(self, timeout: float) -> Message | None:
-        self.sock.settimeout(max(timeout, 0.001))
         try:
-            data = self.sock.recv(4096)
-        except TimeoutError:
+            message = self._arrived.get(timeout=max(timeout, 0.001))
+        except queue.Empty:
             return None
-        lines = data.decode().split("\n")
-        message = Message(time.monotonic(), dict(line.split("=", 1) for line in lines if line))
         self.messages.append(message)
         return message
 
@@ -86,6 +106,8 @@ class NotifySocket:
         return self.messages[start:]
 
     def close(self) -> None:
+        self._closing.set()
+        self._drain.join()
         self.sock.close()
 
 

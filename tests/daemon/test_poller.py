@@ -190,3 +190,17 @@ def test_each_device_gets_its_own_deadline_from_the_config() -> None:
         }
     )
     assert [settings.deadline(d) for d in settings.devices] == [0.5, 0.2]
+
+
+async def test_back_up_after_one_failed_read_is_worded_for_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = {"fail": True}
+    driver = ScriptDriver("pump", lambda: OSError("no route") if state["fail"] else {"x": 1})
+    (poller,) = pollers(driver)
+    with caplog.at_level(logging.INFO, logger="sensorpoll.poll"):
+        await poll_cycle([poller], 1)
+        state["fail"] = False
+        await poll_cycle([poller], 2)
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert infos == ["device pump is back up after 1 failed read"]

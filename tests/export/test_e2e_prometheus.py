@@ -116,10 +116,22 @@ def test_prometheus_has_the_right_reading_values_and_labels(prometheus: str) -> 
 
 def test_prometheus_has_no_readings_of_the_failed_device_only_its_errors(prometheus: str) -> None:
     assert query(prometheus, "lab_humidity_percent") == []
-    (errors,) = query(prometheus, "sensorpoll_device_errors_total")
+    (errors,) = query(prometheus, "sensorpoll_device_errors_total > 0")
     assert errors["metric"]["device"] == "broken_probe"
     assert errors["metric"]["reason"] == "crc"
     assert float(errors["value"][1]) >= 1
+
+
+def test_prometheus_sees_every_device_s_error_counter_from_the_start(prometheus: str) -> None:
+    timeouts = query(prometheus, 'sensorpoll_device_errors_total{reason="timeout"}')
+    assert by_device(timeouts) == {"chiller": 0.0, "furnace": 0.0, "broken_probe": 0.0}
+
+
+def test_prometheus_sees_the_process_and_build_metrics(prometheus: str) -> None:
+    (resident,) = query(prometheus, "process_resident_memory_bytes")
+    assert float(resident["value"][1]) > 0
+    (build,) = query(prometheus, "sensorpoll_build_info")
+    assert {"version", "pymodbus", "python"} <= build["metric"].keys()
 
 
 def test_promtool_is_clean_on_the_live_exposition(demo_daemon: str) -> None:

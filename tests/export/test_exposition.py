@@ -15,6 +15,7 @@ from sensorpoll.config import Settings
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
+from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
 from tests.conftest import require_tool
 from tests.export.helpers import make_cycle, serving, settings_from
@@ -44,14 +45,15 @@ CHILLER = {"supply_temperature": 12.5, "pump_on": True, "model": 'XS "205"\n\\du
 BATH = {"level_percent": 50}
 FURNACE = {"supply_temperature": 900.0}
 EVERYTHING = {"chiller": CHILLER, "bath": BATH, "furnace": FURNACE}
+CHILLER_LABELS = {"device": "chiller", "room": "b12", "note": 'quote " back \\ and\nnewline'}
 
 
 def render(settings: Settings, *cycles: Cycle) -> Exposition:
-    plan, history = ReadingPlan(settings), DaemonHistory()
+    plan, history = ReadingPlan(settings), DaemonHistory(settings)
     exposition = None
     for cycle in cycles:
         history.observe(cycle)
-        exposition = render_exposition(cycle, plan, history)
+        exposition = render_exposition(cycle, plan, history, ProcessMetrics())
     assert exposition is not None
     return exposition
 
@@ -127,8 +129,25 @@ def test_failed_device_exports_none_of_its_readings() -> None:
     readings = [key for key in samples(exposition) if key[0].startswith("lab_")]
     assert all(("device", "chiller") not in labels for _, labels in readings)
     assert {"lab_pump_on", "lab_model_info"}.isdisjoint(names(exposition))
-    assert value(exposition, "sensorpoll_device_up", device="chiller") == 0
+    assert value(exposition, "sensorpoll_device_up", **CHILLER_LABELS) == 0
     assert value(exposition, "sensorpoll_device_up", device="bath") == 1
+
+
+def test_health_series_carry_the_device_s_configured_labels() -> None:
+    exposition = render(
+        settings_from(CONFIG),
+        make_cycle(1, EVERYTHING),
+        make_cycle(2, {"bath": BATH, "furnace": FURNACE}, {"chiller": "io"}),
+    )
+    furnace = {"device": "furnace", "room": "b14", "note": "plain"}
+    health = [name for name in names(exposition) if name.startswith("sensorpoll_device_")]
+    assert len(health) == 4
+    for name in health:
+        assert any(
+            key == name and labels - {("reason", "timeout")} == furnace.items()
+            for key, labels in samples(exposition)
+        ), name
+    assert value(exposition, "sensorpoll_device_errors_total", reason="io", **CHILLER_LABELS) == 1
 
 
 def test_errors_are_counted_by_reason_across_cycles_but_not_while_skipped_in_backoff() -> None:
@@ -141,11 +160,26 @@ def test_errors_are_counted_by_reason_across_cycles_but_not_while_skipped_in_bac
         make_cycle(4, ok, {"chiller": "crc"}, skipped=frozenset({"chiller"})),
     )
     errors = "sensorpoll_device_errors_total"
-    assert value(exposition, errors, device="chiller", reason="timeout") == 2
-    assert value(exposition, errors, device="chiller", reason="crc") == 1
-    assert not any(
-        name == errors and ("device", "bath") in labels for name, labels in samples(exposition)
-    )
+    assert value(exposition, errors, reason="timeout", **CHILLER_LABELS) == 2
+    assert value(exposition, errors, reason="crc", **CHILLER_LABELS) == 1
+    assert value(exposition, errors, device="bath", reason="timeout") == 0
+
+
+def test_each_device_s_error_counter_is_there_at_zero_from_the_start() -> None:
+    settings = settings_from(CONFIG)
+    before = render_exposition(None, ReadingPlan(settings), DaemonHistory(settings))
+    errors = {
+        labels: count
+        for (name, labels), count in samples(before).items()
+        if name == "sensorpoll_device_errors_total"
+    }
+    assert errors == {
+        frozenset({**CHILLER_LABELS, "reason": "timeout"}.items()): 0,
+        frozenset({"device": "bath", "reason": "timeout"}.items()): 0,
+        frozenset(
+            {"device": "furnace", "room": "b14", "note": "plain", "reason": "timeout"}.items()
+        ): 0,
+    }
 
 
 def test_last_success_timestamp_stays_while_the_device_is_down() -> None:
@@ -156,7 +190,7 @@ def test_last_success_timestamp_stays_while_the_device_is_down() -> None:
         make_cycle(2, {"bath": BATH, "furnace": FURNACE}, {"chiller": "io"}),
     )
     expected = first.started + first.devices[0].duration_s
-    stamp = value(exposition, "sensorpoll_device_last_success_timestamp_seconds", device="chiller")
+    stamp = value(exposition, "sensorpoll_device_last_success_timestamp_seconds", **CHILLER_LABELS)
     assert math.isclose(stamp, expected)
 
 
@@ -183,8 +217,11 @@ def test_every_family_has_help_and_type() -> None:
     lines = exposition.text.decode().splitlines()
     typed = [line.split()[2] for line in lines if line.startswith("# TYPE ")]
     helped = {line.split()[2] for line in lines if line.startswith("# HELP ")}
-    assert len(typed) == len(set(typed)) == 10
+    assert len(typed) == len(set(typed))
     assert set(typed) == helped
+    assert len([name for name in typed if name.startswith("lab_")]) == 4
+    assert len([name for name in typed if name.startswith("sensorpoll_")]) == 8
+    assert {"process_cpu_seconds_total", "process_open_fds", "python_info"} <= set(typed)
 
 
 def test_promtool_finds_nothing_to_complain_about() -> None:
@@ -193,6 +230,8 @@ def test_promtool_finds_nothing_to_complain_about() -> None:
     exposition = render(
         settings_from(CONFIG), make_cycle(1, EVERYTHING), make_cycle(2, ok, {"chiller": "timeout"})
     )
+    assert b"\nprocess_cpu_seconds_total " in exposition.text
+    assert b"\nsensorpoll_build_info{" in exposition.text
     result = subprocess.run(
         [promtool, "check", "metrics"], input=exposition.text, capture_output=True, timeout=30
     )

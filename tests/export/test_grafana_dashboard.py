@@ -37,7 +37,7 @@ def test_dashboard_queries_only_metrics_sensorpoll_exports() -> None:
     settings = settings_from(
         "devices:\n  - {name: a, driver: simulated, fields: [{name: t, value: 1}]}\n"
     )
-    history = DaemonHistory()
+    history = DaemonHistory(settings)
     history.observe(make_cycle(1, {}, {"a": "timeout"}))
     history.observe(second := make_cycle(2, {"a": {"t": 1.0}}))
     exposition = render_exposition(second, ReadingPlan(settings), history)

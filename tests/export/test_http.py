@@ -78,13 +78,22 @@ async def test_metrics_are_openmetrics_when_prometheus_asks_and_end_with_eof() -
     assert families["sensorpoll_device_up"].samples[1].value == 0
 
 
-async def test_metrics_before_the_first_cycle_are_503() -> None:
+async def test_metrics_before_the_first_cycle_answer_200_with_sensorpoll_s_own_metrics() -> None:
     async with (
         serving(settings_from(CONFIG)) as (_, url),
         aiohttp.ClientSession() as client,
         client.get(url + "metrics") as response,
     ):
-        assert response.status == 503
+        assert response.status == 200
+        families = {f.name: f for f in parse_text(await response.text())}
+    assert [s.value for s in families["sensorpoll_cycles"].samples] == [0]
+    assert {s.labels["device"] for s in families["sensorpoll_device_errors"].samples} == {
+        "chiller",
+        "furnace",
+    }
+    assert "process_resident_memory_bytes" in families
+    assert "sensorpoll_build_info" in families
+    assert "sensorpoll_device_up" not in families  # no read yet: health unknown, not down
 
 
 async def test_cycle_api_serves_the_latest_cycle_as_json() -> None:

@@ -6,11 +6,23 @@ Produced by `config.loader` from YAML; consumed (frozen) by drivers, daemon and 
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from sensorpoll.config.types import (
     DeviceName,
@@ -74,6 +86,16 @@ class DeviceConfig(Model):
         """The shared line this device is on, or None if it has a connection of its own."""
         return None
 
+    @field_validator("labels")
+    @classmethod
+    def _no_reason_label(cls, labels: dict[str, str]) -> dict[str, str]:
+        if "reason" in labels:
+            raise ValueError(
+                "label name 'reason' is reserved on devices: sensorpoll_device_errors_total "
+                "uses it for the failure reason"
+            )
+        return labels
+
     @field_validator("fields")
     @classmethod
     def _unique_field_names(cls, fields: tuple[FieldConfig, ...]) -> tuple[FieldConfig, ...]:
@@ -117,8 +139,159 @@ class JsonlSinkSettings(Model):
     type: Literal["jsonl"]
     path: Path
 
+    @property
+    def label(self) -> str:
+        """The sink's `sink` label in sensorpoll's own metrics."""
+        return f"jsonl:{self.path}"
 
-SinkSettings = JsonlSinkSettings
+
+_TOPIC_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+class MqttTlsSettings(Model):
+    """TLS to the broker; the key names follow Prometheus' `tls_config`."""
+
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) (PEM) that sign the broker's certificate; "
+        "default: the system's trusted CAs.",
+    )
+    cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that require one."
+    )
+    key_file: Path | None = Field(default=None, description="Private key (PEM) of `cert_file`.")
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="Accept any broker certificate and host name (testing only: "
+        "anyone on the path can then read and fake the data).",
+    )
+
+    @model_validator(mode="after")
+    def _key_with_cert(self) -> MqttTlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: give both or neither")
+        return self
+
+
+def _tls_switch(value: Any) -> Any:
+    # `tls: true` is TLS with every default, `tls: false` none; a mapping is TLS as given
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+MqttTls = Annotated[
+    MqttTlsSettings | None,
+    BeforeValidator(_tls_switch),
+    WithJsonSchema({"anyOf": [{"type": "boolean"}, MqttTlsSettings.model_json_schema()]}),
+]
+
+
+class MqttSinkSettings(Model):
+    """Publishes each device's reading of every cycle as one JSON message."""
+
+    type: Literal["mqtt"] = Field(description="`mqtt`: publish to an MQTT broker.")
+    host: str = Field(min_length=1, description="The broker's host name or IP address.")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The broker's TCP port; default 1883, or 8883 with `tls`.",
+    )
+    topic: str = Field(
+        default="sensorpoll/{device}",
+        description="Topic of each device's messages; `{device}` is replaced by the device "
+        "name (and must appear, so that every device has its own topic).",
+    )
+    qos: Literal[0, 1, 2] = Field(
+        default=0,
+        description="MQTT quality of service: 0 at most once, 1 at least once, 2 exactly "
+        "once. Use 1 or 2 where every reading must arrive or be counted as dropped.",
+    )
+    retain: bool = Field(
+        default=False,
+        description="Ask the broker to keep each device's latest message for new subscribers.",
+    )
+    tls: MqttTls = Field(
+        default=None,
+        description="`true` for TLS with the system's CAs, or a mapping with `ca_file`, "
+        "`cert_file`, `key_file`, `insecure_skip_verify`.",
+    )
+    username: str | None = Field(
+        default=None, description="User name to log in to the broker with."
+    )
+    password_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Name of the environment variable that holds the password (so it is "
+        "never in the config file); read at start and on reload. Needs `username`.",
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="MQTT client identifier; default: generated, different on each start.",
+    )
+    queue_size: int = Field(
+        default=10000,
+        ge=1,
+        description="Messages held while the broker is unreachable; when full, the oldest "
+        "are dropped and counted in `sensorpoll_sink_dropped_total`.",
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_template(cls, topic: str) -> str:
+        names = _TOPIC_FIELD.findall(topic)
+        if any(name != "device" for name in names):
+            unknown = next(name for name in names if name != "device")
+            raise ValueError(f"unknown placeholder {{{unknown}}}: only {{device}} is replaced")
+        if "device" not in names:
+            raise ValueError("must contain {device}: every device publishes to its own topic")
+        if "+" in topic or "#" in topic:
+            raise ValueError("a topic to publish to cannot contain the wildcards + or #")
+        return topic
+
+    @field_validator("password_env")
+    @classmethod
+    def _password_is_set(cls, name: str | None) -> str | None:
+        if name is not None and name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return name
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> MqttSinkSettings:
+        if self.password_env is not None and self.username is None:
+            raise ValueError("password_env needs username")
+        return self
+
+    @property
+    def broker_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return 8883 if self.tls is not None else 1883
+
+    @property
+    def label(self) -> str:
+        """The sink's `sink` label in sensorpoll's own metrics."""
+        scheme = "mqtts" if self.tls is not None else "mqtt"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.broker_port}/{self.topic}"
+
+
+def _sink_tag(data: Any) -> str | None:
+    kind = data.get("type") if isinstance(data, dict) else getattr(data, "type", None)
+    return {"jsonl": "Jsonl", "mqtt": "Mqtt"}.get(kind) if isinstance(kind, str) else None
+
+
+SinkSettings = Annotated[
+    Annotated[JsonlSinkSettings, Tag("Jsonl")] | Annotated[MqttSinkSettings, Tag("Mqtt")],
+    Discriminator(
+        _sink_tag,
+        custom_error_type="sink_type",
+        custom_error_message="a sink needs `type:` jsonl or mqtt",
+    ),
+]
 
 
 class Settings(Model):

@@ -135,7 +135,13 @@ class DevicePoller:
 
     def _succeeded(self, values: Mapping[str, Value], duration: float) -> DeviceResult:
         if self._up is False:
-            log.info("device %s is back up after %d failed reads", self.name, self._failures)
+            failures = self._failures
+            log.info(
+                "device %s is back up after %d failed read%s",
+                self.name,
+                failures,
+                "s" * (failures != 1),
+            )
         self._up, self._failures, self._next_attempt = True, 0, -math.inf
         return DeviceResult(self.name, True, None, duration, values)
 

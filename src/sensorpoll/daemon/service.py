@@ -112,7 +112,7 @@ class Daemon:
             settings = self.poller.settings
             self.grid = Grid.aligned(settings.interval, loop.time())
             self.notifier.ready(f"{len(settings.devices)} devices, polling")
-            log.info("polling %d devices every %gs", len(settings.devices), settings.interval)
+            log.info("polling %s every %gs", _devices(len(settings.devices)), settings.interval)
             while not self._stop.is_set():
                 await self._sleep_until_next_point()
                 if self._stop.is_set():
@@ -258,7 +258,7 @@ class Daemon:
             overruns = self.grid.overruns  # a counter in /metrics: it must not restart at 0
             self.grid = Grid.aligned(settings.interval, loop.time())
             self.grid.overruns = overruns
-        log.info("reloaded: %d devices", len(settings.devices))
+        log.info("reloaded: %s", _devices(len(settings.devices)))
 
 
 def run_daemon(daemon: Daemon, choice: EventLoopChoice = "auto") -> None:
@@ -288,3 +288,7 @@ def run_daemon(daemon: Daemon, choice: EventLoopChoice = "auto") -> None:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def _devices(count: int) -> str:
+    return f"{count} device{'s' * (count != 1)}"

@@ -23,6 +23,9 @@ class Driver(abc.ABC, Generic[ConfigT]):
     """One configured device. The loop owns deadlines, ordering and error classification."""
 
     config_model: ClassVar[type[DeviceConfig]]
+    reasons: ClassVar[tuple[str, ...]] = ("timeout",)
+    """The failure reasons this driver's devices commonly give: their error counters are
+    exported at 0 from the start (any other reason appears with its first error)."""
     deadline: float | None = None
     """Seconds the loop gives one read (set by the poller), so a driver can fit the timeouts
     of the library below it inside the deadline; None until the first read."""

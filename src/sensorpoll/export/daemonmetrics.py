@@ -1,21 +1,27 @@
-"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration.
+"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration, build.
 
 Counters outlive a cycle, so `DaemonHistory` accumulates them as cycles are published; the
-rendering is a function of that history and the latest cycle.
+rendering is a function of that history and the latest cycle (or of the config alone, before
+the first cycle has completed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import platform
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 
+from sensorpoll import __version__
+from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.drivers.registry import driver_class
 from sensorpoll.export.readings import FamilyText
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
     format_value,
     format_values,
+    labels_text,
 )
 
 # Prometheus client defaults: from 5 ms (a few local devices) to 10 s (a long interval).
@@ -26,29 +32,73 @@ CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5
 class DeviceHistory:
     """What one device did over the daemon's life, beyond the latest cycle."""
 
-    label: bytes  # `device="..."`, escaped once
+    label: bytes  # `device="...",room="..."`: the device's name and configured labels, escaped
     errors: dict[str, int] = field(default_factory=dict)  # reason -> reads that failed so
     read_duration: float | None = None  # of the latest read attempted (not skipped in backoff)
     last_success: float | None = None  # wall clock, seconds since the epoch
     last_error: str | None = None  # "reason: detail" of the latest failed read
     last_error_at: float | None = None
+    # The error counter's sample lines, rendered when a count changes: they rarely do, and
+    # every device has a few from the start.
+    _error_lines: bytes | None = field(default=None, repr=False)
+
+    def error_lines(self) -> bytes:
+        if self._error_lines is None:
+            prefix = b"\nsensorpoll_device_errors_total{" + self.label + b',reason="'
+            self._error_lines = b"".join(
+                prefix + escape_label_value(reason).encode() + b'"} ' + str(count).encode()
+                for reason, count in sorted(self.errors.items())
+            )
+        return self._error_lines
+
+    def count_error(self, reason: str) -> None:
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        self._error_lines = None
+
+
+def device_label(name: str, labels: dict[str, str]) -> bytes:
+    return labels_text({"device": name, **labels}).encode()
 
 
 class DaemonHistory:
-    """Counters and the cycle-duration histogram, updated once per published cycle."""
+    """Counters and the cycle-duration histogram, updated once per published cycle.
 
-    def __init__(self) -> None:
+    Built from the config, so every device's error counter exists at 0 before its first
+    error: for each reason its driver lists in `Driver.reasons` (other reasons appear with
+    their first error)."""
+
+    def __init__(self, settings: Settings) -> None:
         self.devices: dict[str, DeviceHistory] = {}
         self.bucket_counts = [0] * (len(CYCLE_BUCKETS) + 1)  # per bucket, the last is +Inf
         self.duration_sum = 0.0
         self.cycles_observed = 0
+        self.configure(settings)
+
+    def configure(self, settings: Settings) -> None:
+        """Take a (reloaded) config: devices removed from it are forgotten, so their series
+        disappear; new ones start at 0; a device whose labels changed keeps its counts."""
+        wanted = {d.name for d in settings.devices}
+        for name in [n for n in self.devices if n not in wanted]:
+            del self.devices[name]
+        for device in settings.devices:
+            label = device_label(device.name, device.labels)
+            history = self.devices.get(device.name)
+            if history is None:
+                history = self.devices[device.name] = DeviceHistory(label)
+            elif history.label != label:
+                history.label, history._error_lines = label, None
+            for reason in driver_class(device.driver).reasons:
+                if reason not in history.errors:
+                    history.errors[reason] = 0
+                    history._error_lines = None
 
     def observe(self, cycle: Cycle) -> None:
         for result in cycle.devices:
             history = self.devices.get(result.device)
-            if history is None:
-                label = f'device="{escape_label_value(result.device)}"'.encode()
-                history = self.devices[result.device] = DeviceHistory(label)
+            if history is None:  # not in the config this history was given
+                history = self.devices[result.device] = DeviceHistory(
+                    device_label(result.device, {})
+                )
             finished = cycle.started + result.duration_s
             if result.attempted:
                 history.read_duration = result.duration_s
@@ -56,7 +106,7 @@ class DaemonHistory:
                 history.last_success = finished
             elif result.attempted:  # a device in backoff was not read: no new error
                 reason = result.error or "unknown"
-                history.errors[reason] = history.errors.get(reason, 0) + 1
+                history.count_error(reason)
                 history.last_error = f"{reason}: {result.detail}" if result.detail else reason
                 history.last_error_at = finished
         index = next(
@@ -67,11 +117,14 @@ class DaemonHistory:
         self.duration_sum += cycle.duration_s
         self.cycles_observed += 1
 
-    def keep_only(self, devices: Iterable[str]) -> None:
-        """Forget devices removed from the config, so their series disappear on reload."""
-        wanted = set(devices)
-        for name in [n for n in self.devices if n not in wanted]:
-            del self.devices[name]
+
+def build_labels() -> dict[str, str]:
+    """`sensorpoll_build_info`'s labels: what runs, for an upgrade seen in Prometheus."""
+    try:
+        pymodbus = version("pymodbus")
+    except PackageNotFoundError:
+        pymodbus = "none"
+    return {"version": __version__, "pymodbus": pymodbus, "python": platform.python_version()}
 
 
 def _family(name: str, kind: str, help_text: str, samples: bytes, om_name: str = "") -> FamilyText:
@@ -103,26 +156,27 @@ def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
     return b"".join(parts)
 
 
-def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyText]:
-    """Every device of the cycle; `history` must have observed it."""
+def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[FamilyText]:
+    """Every device of the cycle; `history` must have observed it. Without a cycle (none has
+    completed yet): the counters at 0 and the build, no device health."""
     # comprehensions, not a loop with appends: this runs over every device every cycle
-    pasts = [history.devices[result.device] for result in cycle.devices]
-    up: list[tuple[bytes, float | int]] = [
-        (past.label, 1 if result.ok else 0)
-        for past, result in zip(pasts, cycle.devices, strict=True)
-    ]
+    if cycle is not None:
+        pasts = [history.devices[result.device] for result in cycle.devices]
+        up: list[tuple[bytes, float | int]] = [
+            (past.label, 1 if result.ok else 0)
+            for past, result in zip(pasts, cycle.devices, strict=True)
+        ]
+    else:
+        pasts, up = list(history.devices.values()), []
     durations: list[tuple[bytes, float | int]] = [
         (past.label, took) for past in pasts if (took := past.read_duration) is not None
     ]
     last_success: list[tuple[bytes, float | int]] = [
         (past.label, when) for past in pasts if (when := past.last_success) is not None
     ]
-    errors: list[tuple[bytes, float | int]] = [
-        (past.label + f',reason="{escape_label_value(reason)}"'.encode(), count)
-        for past in pasts
-        if past.errors
-        for reason, count in sorted(past.errors.items())
-    ]
+    errors = b"".join([past.error_lines() for past in pasts])
+    number = cycle.number if cycle is not None else 0
+    overruns = cycle.overruns_total if cycle is not None else 0
     families = [
         _family(
             "sensorpoll_device_up",
@@ -139,7 +193,7 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
         _counter(
             "sensorpoll_device_errors_total",
             "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
-            _gauge_lines("sensorpoll_device_errors_total", errors),
+            errors + b"\n" if errors else b"",
         ),
         _family(
             "sensorpoll_device_last_success_timestamp_seconds",
@@ -150,12 +204,12 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
         _counter(
             "sensorpoll_cycles_total",
             "Poll cycles completed since the daemon started.",
-            f"\nsensorpoll_cycles_total {cycle.number}\n".encode(),
+            f"\nsensorpoll_cycles_total {number}\n".encode(),
         ),
         _counter(
             "sensorpoll_cycle_overruns_total",
             "Cycles that ran past their slot on the grid, so that grid points were skipped.",
-            f"\nsensorpoll_cycle_overruns_total {cycle.overruns_total}\n".encode(),
+            f"\nsensorpoll_cycle_overruns_total {overruns}\n".encode(),
         ),
         _family(
             "sensorpoll_cycle_duration_seconds",
@@ -163,6 +217,7 @@ def render_daemon_metrics(cycle: Cycle, history: DaemonHistory) -> list[FamilyTe
             "How long each poll cycle took, from its start to the last device's answer.",
             _histogram_samples("sensorpoll_cycle_duration_seconds", history),
         ),
+        BUILD_INFO,
     ]
     return [f for f in families if f.samples]
 
@@ -176,3 +231,15 @@ def _histogram_samples(name: str, history: DaemonHistory) -> bytes:
     lines.append(f"\n{name}_sum {format_value(history.duration_sum)}")
     lines.append(f"\n{name}_count {history.cycles_observed}\n")
     return "".join(lines).encode()
+
+
+def _build_info() -> FamilyText:
+    # text format: a gauge named *_info; OpenMetrics has a type for it (family without _info)
+    help_text = "Always 1; the labels say which sensorpoll, pymodbus and Python are running."
+    text = _family("sensorpoll_build_info", "gauge", help_text, b"")
+    om = _family("sensorpoll_build", "info", help_text, b"")
+    samples = f"\nsensorpoll_build_info{{{labels_text(build_labels())}}} 1\n".encode()
+    return FamilyText(text.text_header, om.om_header, samples)
+
+
+BUILD_INFO = _build_info()

@@ -5,10 +5,12 @@ may ask for: text or OpenMetrics, plain or gzip. Scrapes are served these bytes 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.export.daemonmetrics import DaemonHistory, render_daemon_metrics
+from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import FamilyText, ReadingPlan
 from sensorpoll.export.textformat import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 
@@ -19,13 +21,21 @@ GZIP_LEVEL = 1
 
 @dataclass(eq=False)
 class Exposition:
-    """One cycle's metrics. The text form is made eagerly; OpenMetrics and gzip on first request,
-    at most once each, from the families captured at render time (never from newer state)."""
+    """One cycle's metrics. The text form of sensorpoll's own families is made eagerly;
+    OpenMetrics and gzip on first request, at most once each, from the families captured at
+    render time (never from newer state). The process metrics join each form when it is
+    first asked for: they describe the process at that scrape, and a cycle nobody scrapes
+    costs nothing for them."""
 
-    cycle: int
+    cycle: int  # 0: rendered before the first cycle completed
     families: tuple[FamilyText, ...]
-    text: bytes
+    own_text: bytes
+    process: ProcessMetrics | None = None
     _forms: dict[tuple[bool, bool], bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def text(self) -> bytes:
+        return self.body()
 
     def body(self, *, openmetrics: bool = False, gzipped: bool = False) -> bytes:
         key = (openmetrics, gzipped)
@@ -36,9 +46,13 @@ class Exposition:
                 body = gzip.compress(plain, compresslevel=GZIP_LEVEL, mtime=0)
             elif openmetrics:
                 parts = [part for f in self.families for part in (f.om_header, f.samples)]
+                if self.process is not None:
+                    parts.append(self.process.openmetrics())
                 body = b"".join([*parts, b"# EOF\n"])
+            elif self.process is not None:
+                body = self.own_text + self.process.text()
             else:
-                body = self.text
+                body = self.own_text
             self._forms[key] = body
         return body
 
@@ -47,8 +61,17 @@ class Exposition:
         return OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
 
 
-def render_exposition(cycle: Cycle, plan: ReadingPlan, history: DaemonHistory) -> Exposition:
-    """Readings of the devices that succeeded, then sensorpoll's own metrics."""
-    families = (*plan.render(cycle), *render_daemon_metrics(cycle, history))
+def render_exposition(
+    cycle: Cycle | None,
+    plan: ReadingPlan,
+    history: DaemonHistory,
+    process: ProcessMetrics | None = None,
+    extra: Sequence[FamilyText] = (),
+) -> Exposition:
+    """Readings of the devices that succeeded, then sensorpoll's own metrics, then `extra`
+    (the sinks' metrics), then the process's. Without a cycle (none has completed yet):
+    sensorpoll's, the sinks' and the process's only."""
+    readings = plan.render(cycle) if cycle is not None else []
+    families = (*readings, *render_daemon_metrics(cycle, history), *extra)
     text = b"".join([part for f in families for part in (f.text_header, f.samples)])
-    return Exposition(cycle.number, families, text)
+    return Exposition(cycle.number if cycle is not None else 0, families, text, process)

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
@@ -22,7 +22,9 @@ from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
+from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
+from sensorpoll.export.sinkmetrics import SinkStats, render_sink_metrics
 from sensorpoll.export.statuspage import render_status_page
 from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
 
@@ -48,14 +50,21 @@ class Published:
 class HttpExporter:
     """Publisher that renders each cycle once and serves it over HTTP."""
 
-    def __init__(self, settings: Settings, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        listen: str | None = None,
+        sink_stats: Callable[[], Sequence[SinkStats]] = tuple,
+    ) -> None:
         self.settings = settings
+        self._sink_stats = sink_stats  # the sinks' counters, exported with each cycle
         self.listen = listen or settings.http.listen
         self._web: LoadedWebConfig | None = None
         self._auth: BasicAuth | None = None
         self._load_web_config(settings)  # a ConfigError here stops the start (exit 78)
         self._plan = ReadingPlan(settings)
-        self._history = DaemonHistory()
+        self._history = DaemonHistory(settings)
+        self._process = ProcessMetrics()
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
@@ -95,7 +104,8 @@ class HttpExporter:
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
-        exposition = render_exposition(cycle, self._plan, self._history)
+        sinks = render_sink_metrics(self._sink_stats())
+        exposition = render_exposition(cycle, self._plan, self._history, self._process, sinks)
         self._published = Published(cycle, exposition)
 
     async def reopen(self) -> None:
@@ -113,7 +123,7 @@ class HttpExporter:
         except ConfigError as exc:
             log.error("web config not reloaded, keeping the previous one:\n%s", exc)
         self._plan = ReadingPlan(settings)
-        self._history.keep_only(d.name for d in settings.devices)
+        self._history.configure(settings)
         self.settings = settings
 
     async def aclose(self) -> None:
@@ -134,8 +144,10 @@ class HttpExporter:
 
     async def _get_metrics(self, request: web.Request) -> web.Response:
         published = self._published
-        if published is None:
-            return _not_yet()
+        if published is not None:
+            exposition = published.exposition
+        else:  # before the first cycle: the process, the build and the counters at 0
+            exposition = render_exposition(None, self._plan, self._history, self._process)
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
@@ -144,7 +156,7 @@ class HttpExporter:
         }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
-        body = published.exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+        body = exposition.body(openmetrics=openmetrics, gzipped=gzipped)
         return web.Response(body=body, headers=headers)
 
     async def _get_cycle(self, request: web.Request) -> web.Response:

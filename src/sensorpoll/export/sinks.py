@@ -1,17 +1,17 @@
-"""Data logs: each cycle appended as one JSON line, flushed per cycle, reopened on SIGHUP.
-
-Reopening makes logrotate work: it moves the file away, SIGHUP, the next line goes to a new one.
+"""Sinks: data logs (each cycle appended as one JSON line, flushed per cycle, reopened on
+SIGHUP so logrotate works) and the MQTT sink (export/mqtt.py), managed as one publisher.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
-from sensorpoll.config.schema import JsonlSinkSettings, Settings
+from sensorpoll.config.schema import JsonlSinkSettings, Settings, SinkSettings
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.export.cyclejson import cycle_to_json
+from sensorpoll.export.sinkmetrics import SinkStats
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,8 @@ class JsonlSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.label = JsonlSinkSettings(type="jsonl", path=path).label
+        self.stats = SinkStats(self.label)
         self._file: IO[str] | None = None
         self._failing = False
 
@@ -50,8 +52,10 @@ class JsonlSink:
             if not self._failing:
                 log.error("writing %s failed: %s", self.path, exc)
             self._failing = True
+            self.stats.dropped += 1
             self._close()
             return
+        self.stats.published += 1
         if self._failing:
             log.info("writing %s works again", self.path)
             self._failing = False
@@ -75,13 +79,37 @@ class JsonlSink:
         self._close()
 
 
+class Sink(Protocol):
+    """One configured sink: a publisher with a `sink` label and its counters."""
+
+    stats: SinkStats
+
+    @property
+    def label(self) -> str: ...
+    async def start(self) -> None: ...
+    def publish(self, cycle: Cycle) -> None: ...
+    async def reopen(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+def make_sink(settings: SinkSettings) -> Sink:
+    if isinstance(settings, JsonlSinkSettings):
+        return JsonlSink(settings.path)
+    # Imported here: aiomqtt (and paho) load only for a config that has an mqtt sink.
+    from sensorpoll.export.mqtt import MqttSink
+
+    return MqttSink(settings)
+
+
 class Sinks:
     """Every configured sink as one publisher; reload adds and removes sinks."""
 
     def __init__(self, settings: Settings) -> None:
-        self._sinks: dict[JsonlSinkSettings, JsonlSink] = {
-            s: JsonlSink(s.path) for s in settings.sinks
-        }
+        self._sinks: dict[SinkSettings, Sink] = {s: make_sink(s) for s in settings.sinks}
+
+    def stats(self) -> list[SinkStats]:
+        """Each sink's counters, in config order: for the exposition."""
+        return [sink.stats for sink in self._sinks.values()]
 
     async def start(self) -> None:
         for sink in self._sinks.values():
@@ -96,19 +124,23 @@ class Sinks:
             try:
                 await sink.reopen()
             except OSError as exc:
-                log.error("reopening %s failed: %s", sink.path, exc)
+                log.error("reopening %s failed: %s", sink.label, exc)
 
     async def reconfigure(self, settings: Settings) -> None:
         wanted = set(settings.sinks)
         for key in [k for k in self._sinks if k not in wanted]:
             await self._sinks.pop(key).aclose()
-        for key in settings.sinks:
-            if key not in self._sinks:
-                sink = self._sinks[key] = JsonlSink(key.path)
+        sinks: dict[SinkSettings, Sink] = {}
+        for key in settings.sinks:  # config order, which the metrics follow
+            sink = self._sinks.get(key)
+            if sink is None:
+                sink = make_sink(key)
                 try:
                     await sink.start()
                 except OSError as exc:
-                    log.error("opening %s failed: %s", key.path, exc)
+                    log.error("starting %s failed: %s", sink.label, exc)
+            sinks[key] = sink
+        self._sinks = sinks
 
     async def aclose(self) -> None:
         for sink in self._sinks.values():

@@ -47,7 +47,8 @@ def render_table(cycle: Cycle, settings: Settings) -> str:
     ]
     failed = cycle.failed
     lines.append(
-        f"cycle {cycle.number}: {len(cycle.devices)} devices, {len(cycle.devices) - failed} ok, "
+        f"cycle {cycle.number}: {len(cycle.devices)} device{'s' * (len(cycle.devices) != 1)}, "
+        f"{len(cycle.devices) - failed} ok, "
         f"{failed} failed, {cycle.duration_s * 1000:.1f} ms"
     )
     return "\n".join(line.rstrip() for line in lines)

@@ -135,7 +135,7 @@ def test_check_reports_each_ports_line_time_and_warns_when_it_exceeds_the_deadli
     settings = settings_from("interval: 2s\ntimeout: 1s\n" + slow)
     devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
     report = SerialDriver.check_report(devices, settings)
-    assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device(s), ~")
+    assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device, ~")
     assert report[1].startswith("warning: serial bus /dev/ttyUSB0")
 
 
@@ -162,3 +162,129 @@ def test_the_internal_name_of_type_is_not_a_config_key() -> None:
 def test_a_wrong_type_is_reported_under_the_key_the_user_wrote() -> None:
     body = GAUGE.replace("unit: pascal", "type: float32")
     assert "devices[0].fields[0].type:" in problems(device(body))
+
+
+def tcp_device(body: str) -> str:
+    return device("transport: tcp\nhost: 10.0.0.40\nport: 5025\n" + textwrap.dedent(body))
+
+
+DMM = 'command: "MEAS:VOLT:DC?\\n"\nfields: [{name: dc_voltage, unit: volts}]\n'
+
+
+def test_a_tcp_instrument_is_on_the_line_of_its_host_and_port() -> None:
+    found = only_device(tcp_device(DMM))
+    assert (found.line_name, found.bus().key) == ("10.0.0.40:5025", "tcp:10.0.0.40:5025")
+
+
+def test_a_tcp_port_from_the_environment_is_a_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DMM_PORT", "5026")
+    text = device('transport: tcp\nhost: 10.0.0.40\nport: "${DMM_PORT}"\n' + DMM)
+    assert only_device(text).port == 5026
+
+
+def test_transport_tcp_needs_a_host() -> None:
+    assert "transport tcp needs host" in problems(device("transport: tcp\nport: 5025\n" + DMM))
+
+
+def test_a_tcp_port_must_be_a_number() -> None:
+    text = device("transport: tcp\nhost: dmm\nport: /dev/ttyUSB0\n" + DMM)
+    assert "port is a TCP port number such as 5025, not '/dev/ttyUSB0'" in problems(text)
+
+
+def test_line_settings_with_transport_tcp_are_a_config_error() -> None:
+    assert "baudrate: line settings are set on the device server" in problems(
+        tcp_device(DMM + "baudrate: 19200\n")
+    )
+
+
+def test_a_host_without_transport_tcp_is_a_config_error() -> None:
+    text = device("host: 10.0.0.40\nport: /dev/ttyUSB0\n" + DMM)
+    assert "host is for transport tcp" in problems(text)
+
+
+def test_a_number_as_a_serial_port_points_at_transport_tcp() -> None:
+    assert "set transport: tcp and host" in problems(device("port: 5025\n" + DMM))
+
+
+@pytest.mark.parametrize("url", ["socket://10.0.0.5:4001", "rfc2217://10.0.0.5:4001"])
+def test_pyserial_network_urls_are_rejected_pointing_at_transport_tcp(url: str) -> None:
+    message = problems(device(f"port: {url}\n" + DMM))
+    assert "URLs are not supported" in message
+    assert "use transport: tcp with host and port" in message
+
+
+CRYO = """\
+port: /dev/ttyUSB1
+queries:
+  - {command: "KRDG? A\\r\\n", parse: '(?P<a>[-+\\d.E]+)', fields: [{name: a, unit: kelvin}]}
+  - {command: "KRDG? B\\r\\n", parse: '(?P<b>[-+\\d.E]+)', fields: [{name: b, unit: kelvin}]}
+"""
+
+
+def test_the_fields_of_a_device_with_queries_are_its_queries_fields() -> None:
+    found = only_device(device(CRYO))
+    assert [f.name for f in found.fields] == ["a", "b"]
+    assert [q.command for q in found.all_queries] == ["KRDG? A\r\n", "KRDG? B\r\n"]
+
+
+def test_a_single_command_is_shorthand_for_one_query() -> None:
+    (query,) = only_device(device(GAUGE)).all_queries
+    assert (query.command, [f.name for f in query.fields]) == ("P?\r", ["pressure"])
+
+
+def test_queries_and_a_top_level_command_are_a_config_error() -> None:
+    assert "command: with queries, each query gives its own" in problems(
+        device(CRYO + 'command: "X?"\n')
+    )
+
+
+def test_a_device_needs_command_or_queries() -> None:
+    assert "give command (with its fields) or queries" in problems(
+        device("port: /dev/ttyUSB0\nfields: [{name: x}]\n")
+    )
+
+
+def test_one_field_name_in_two_queries_is_a_config_error() -> None:
+    text = device(CRYO.replace("(?P<b>", "(?P<a>").replace("name: b,", "name: a,"))
+    assert "field name 'a' is used in two queries" in problems(text)
+
+
+def test_a_query_field_mistake_is_reported_inside_its_query() -> None:
+    text = device(CRYO.replace("(?P<b>", "(?P<c>"))
+    assert "devices[0].queries[1]: " in problems(text)
+    assert "no named group for field(s) b" in problems(text)
+
+
+def test_then_without_expect_is_a_config_error() -> None:
+    text = device(
+        CRYO.replace('{command: "KRDG? A\\r\\n",', '{command: "KRDG? A\\r\\n", then: "\\x05",')
+    )
+    assert "then needs expect" in problems(text)
+
+
+def test_a_query_text_the_encoding_cannot_carry_is_a_config_error() -> None:
+    text = device(CRYO.replace('"KRDG? B', '"KRDG? Ä'))
+    assert "queries[1].command: 'KRDG? Ä\\r\\n' cannot be encoded as ascii" in problems(text)
+
+
+def test_check_reports_the_queries_of_each_line() -> None:
+    settings = settings_from(
+        device(CRYO + "check_errors: true\n")
+        + "  - {name: dmm, driver: serial, transport: tcp, host: 10.0.0.40, port: 5025,\n"
+        "     command: 'MEAS?', fields: [{name: v}]}\n"
+    )
+    devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
+    report = SerialDriver.check_report(devices, settings)
+    assert "transfer per cycle for 3 queries" in report[0]  # two queries and SYST:ERR?
+    assert report[1].startswith("tcp 10.0.0.40:5025: 1 device, 1 query per cycle")
+    assert "set by the instrument" in report[1]
+
+
+def test_a_host_port_used_by_a_modbus_gateway_and_an_ascii_instrument_is_a_config_error() -> None:
+    yaml_text = tcp_device(DMM) + (
+        "  - {name: pump, driver: modbus, transport: rtu-over-tcp, host: 10.0.0.40,\n"
+        "     port: 5025, unit_id: 1, fields: [{name: speed, address: 0}]}\n"
+    )
+    assert "tcp:10.0.0.40:5025 is used as modbus-rtu here but as ascii-instrument" in problems(
+        yaml_text
+    )

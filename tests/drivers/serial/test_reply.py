@@ -15,7 +15,7 @@ from sensorpoll.drivers.serial.reply import ReplyParser
 
 def parser(**keys: Any) -> ReplyParser:
     base: dict[str, Any] = {"name": "d", "port": "/dev/null", "command": "M?\\n"}
-    return ReplyParser(SerialConfig.model_validate({**base, **keys}))
+    return ReplyParser(SerialConfig.model_validate({**base, **keys}).all_queries[0])
 
 
 REGEX = parser(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sensorpoll.drivers.serial.config import SerialConfig
 from sensorpoll.drivers.serial.reply import ReplyBuilder, ReplyParser, SimulationError
 from sensorpoll.drivers.serial.simulation import SerialSimulator, serial_devices, serve
+from tests.conftest import free_port
 from tests.drivers.serial.helpers import polling, settings_from
 
 
@@ -85,7 +86,7 @@ async def test_serve_prints_each_device_and_its_pty(tmp_path: Path) -> None:
             printed.set()
 
     devices = devices_of(lab(Path("/dev/ttyACM0"), Path("/dev/ttyUSB0")))
-    task = asyncio.create_task(serve(devices, link_dir=tmp_path, out=out))
+    task = asyncio.create_task(serve(devices, link_dir=tmp_path, announce=out))
     await asyncio.wait_for(printed.wait(), 2)
     links = link_targets(tmp_path)
     task.cancel()
@@ -110,7 +111,7 @@ def test_a_regex_no_reply_can_match_is_a_simulation_error(tmp_path: Path) -> Non
         """
     )
     with pytest.raises(SimulationError, match="cannot print '-5' for field n"):
-        ReplyBuilder(device).reply({"n": -5.0})
+        ReplyBuilder(device, device.all_queries[0]).reply({"n": -5.0})
 
 
 @pytest.mark.parametrize(
@@ -132,7 +133,7 @@ def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
             "fields": [{"name": "v"}],
         }
     )
-    reply = ReplyBuilder(config).reply({"v": 12.0}).rstrip("\n")
+    reply = ReplyBuilder(config, config.all_queries[0]).reply({"v": 12.0}).rstrip("\n")
     match = re.fullmatch(parse, reply)
     assert match is not None, reply
     assert float(match.group("v")) == 12.0
@@ -170,8 +171,8 @@ THERMOMETER = SerialConfig.model_validate(
 
 @given(st.floats(min_value=-1e6, max_value=1e6), st.floats(min_value=-1e4, max_value=1e4))
 def test_simulated_replies_read_back_as_the_simulated_values(t1: float, t2: float) -> None:
-    reply = ReplyBuilder(THERMOMETER).reply({"t1": t1, "t2": t2})
-    values = ReplyParser(THERMOMETER).parse(reply)
+    reply = ReplyBuilder(THERMOMETER, THERMOMETER.all_queries[0]).reply({"t1": t1, "t2": t2})
+    values = ReplyParser(THERMOMETER.all_queries[0]).parse(reply)
     assert values["t1"] == pytest.approx(t1, abs=1e-6)
     assert values["t2"] == pytest.approx(t2, abs=1e-6)
 
@@ -236,3 +237,90 @@ async def test_each_instrument_answers_its_own_command_even_sent_in_pieces(
     finally:
         await simulator.aclose()
     assert answers == [b"2\r", b"1\r"]
+
+
+def bench(tcp_port: int, gauge_port: int) -> str:
+    """A SCPI meter on a loopback socket (identify, error queue), a two-channel monitor
+    behind the same socket, and an ACK/ENQ gauge behind another one."""
+    return f"""
+    interval: 1s
+    timeout: 500ms
+    devices:
+      - name: meter
+        driver: serial
+        transport: tcp
+        host: 127.0.0.1
+        port: {tcp_port}
+        identify: true
+        check_errors: true
+        command: "READ?\\n"
+        fields: [{{name: current, unit: amperes, simulate: {{value: 3.2e-07}}}}]
+      - name: cryo
+        driver: serial
+        transport: tcp
+        host: 127.0.0.1
+        port: {tcp_port}
+        queries:
+          - {{command: "KRDG? A\\n", parse: '(?P<a>[-+\\d.E]+)',
+             fields: [{{name: a, simulate: {{value: 4.2}}}}]}}
+          - {{command: "KRDG? B\\n", parse: '(?P<b>[-+\\d.E]+)',
+             fields: [{{name: b, simulate: {{value: 1.5e+9}}}}]}}
+      - name: gauge
+        driver: serial
+        transport: tcp
+        host: 127.0.0.1
+        port: {gauge_port}
+        terminator: "\\r\\n"
+        queries:
+          - {{command: "PR1\\r\\n", expect: "\\x06\\r\\n", then: "\\x05",
+             parse: '(?P<status>\\d),(?P<pressure>[-+\\d.E]+)',
+             fields: [{{name: status, simulate: {{value: 0}}}},
+                      {{name: pressure, scale: 100, simulate: {{value: 0.0125}}}}]}}
+    """
+
+
+async def test_sockets_queries_and_handshakes_poll_their_own_simulation() -> None:
+    text = bench(free_port(), free_port())
+    simulator = SerialSimulator(devices_of(text))
+    try:
+        shown = await simulator.start()
+        async with polling(text) as poller:
+            cycle = await poller.cycle()
+    finally:
+        await simulator.aclose()
+    assert [d.error for d in cycle.devices] == [None, None, None]
+    values = {d.device: dict(d.values) for d in cycle.devices}
+    assert values["meter"] == {"current": 3.2e-07}
+    assert values["cryo"] == {"a": 4.2, "b": 1.5e9}
+    assert values["gauge"] == {"status": 0, "pressure": pytest.approx(0.0125)}
+    assert shown[0].startswith("meter -> tcp 127.0.0.1:")
+
+
+def test_tcp_instruments_on_other_hosts_are_not_simulated() -> None:
+    (device,) = devices_of(
+        """
+        devices:
+          - {name: dmm, driver: serial, transport: tcp, host: 10.0.0.40, port: 5025,
+             command: "READ?\\n", fields: [{name: v}]}
+        """
+    )
+    assert SerialSimulator([device]).skipped == [
+        "dmm: not simulated: 10.0.0.40 is not a loopback address"
+    ]
+
+
+@pytest.mark.parametrize("value", [3.2e-07, -4.56e-12, 1.5e9, 6.02214076e23])
+def test_small_and_large_numbers_are_printed_in_scientific_notation(value: float) -> None:
+    config = SerialConfig.model_validate(
+        {
+            "name": "meter",
+            "port": "/dev/null",
+            "command": "READ?",
+            "parse": r"(?P<v>[-+\d.E]+)",
+            "fields": [{"name": "v"}],
+        }
+    )
+    query = config.all_queries[0]
+    reply = ReplyBuilder(config, query).reply({"v": value})
+    assert "E" in reply
+    assert ReplyParser(query).parse(reply) == {"v": value}

@@ -1,13 +1,12 @@
 """`HttpJsonDriver`: one GET per cycle, the fields picked out of the JSON answer.
 
-aiohttp's exceptions become sensorpoll's typed device errors in `map_errors`, and nowhere else.
+aiohttp's exceptions become sensorpoll's typed device errors in one table, `AIOHTTP_ERRORS`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -17,6 +16,7 @@ from sensorpoll.drivers import (
     Bus,
     Buses,
     DeviceConnectionError,
+    DeviceError,
     DeviceIOError,
     DeviceTimeout,
     Driver,
@@ -24,27 +24,25 @@ from sensorpoll.drivers import (
     ProtocolError,
     Value,
 )
+from sensorpoll.drivers.errors import ExceptionTable, described, map_exceptions
 from sensorpoll_httpjson.config import HttpJsonConfig, JsonField
 from sensorpoll_httpjson.simulation import serve_devices
 
 
-@contextmanager
-def map_errors(url: str) -> Iterator[None]:
-    """aiohttp's exceptions as the device errors whose `reason` the cycle shows."""
-    try:
-        yield
-    except aiohttp.ClientConnectorError as exc:
-        raise DeviceConnectionError(f"{url}: {exc}") from exc
-    except (aiohttp.ContentTypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ParseError(f"{url}: the answer is not JSON: {exc}") from exc
-    except aiohttp.ClientResponseError as exc:
-        raise ProtocolError(
-            f"{url}: {exc.status} {exc.message}", reason=f"http:{exc.status}"
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise DeviceIOError(f"{url}: {type(exc).__name__}: {exc}") from exc
-    except TimeoutError as exc:  # aiohttp's own socket timeouts; the loop's deadline cancels
-        raise DeviceTimeout(f"{url}: {exc or 'timed out'}") from exc
+def _http_status(exc: Exception) -> DeviceError:
+    assert isinstance(exc, aiohttp.ClientResponseError)
+    return ProtocolError(f"HTTP {exc.status} {exc.message}", reason=f"http:{exc.status}")
+
+
+AIOHTTP_ERRORS: ExceptionTable = (
+    (aiohttp.ClientConnectorError, lambda exc: DeviceConnectionError(described(exc))),
+    # before OSError: TimeoutError is one, and aiohttp's socket timeouts are TimeoutErrors
+    (TimeoutError, lambda exc: DeviceTimeout(described(exc))),
+    ((json.JSONDecodeError, UnicodeDecodeError), lambda exc: ParseError(f"not JSON: {exc}")),
+    (aiohttp.ClientResponseError, _http_status),
+    ((aiohttp.ClientError, OSError), lambda exc: DeviceIOError(described(exc))),
+)
+"""aiohttp's exceptions as the device errors whose `reason` the cycle shows: first match wins."""
 
 
 def pick(document: Any, field: JsonField) -> Value:
@@ -70,6 +68,7 @@ class HttpJsonDriver(Driver[HttpJsonConfig]):
     """A device with an HTTP JSON status endpoint."""
 
     config_model = HttpJsonConfig
+    reasons = ("timeout", "connection", "parse")
 
     def __init__(self, config: HttpJsonConfig, buses: Buses) -> None:
         super().__init__(config, buses)
@@ -88,7 +87,7 @@ class HttpJsonDriver(Driver[HttpJsonConfig]):
     async def read(self) -> Mapping[str, Value]:
         url = self.config.url
         async with self.bus.turn():
-            with map_errors(url):
+            with map_exceptions(AIOHTTP_ERRORS, url):
                 async with self._session().get(url) as response:
                     document = await response.json(content_type=None)
         return {field.name: pick(document, field) for field in self.config.fields}

@@ -10,6 +10,8 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple, get_args
 
+from sensorpoll.drivers.modbus.float32 import shortest_float32
+
 DataType = Literal[
     "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool", "string"
 ]
@@ -91,7 +93,7 @@ def decode_raw(registers: list[int], data_type: DataType, order: ByteOrder = "AB
         text = data.split(b"\0", 1)[0].decode("utf-8", errors="replace")
         return text.rstrip(" ")
     value: int | float = struct.unpack(_FORMATS[data_type], _reorder(data, order))[0]
-    return value
+    return shortest_float32(value) if data_type == "float32" else value
 
 
 def scaled(value: int | float, scale: float, offset: float) -> int | float:
@@ -166,6 +168,10 @@ def _reader(field: FieldLayout) -> tuple[int | None, _Reader]:
     # swapped bytes = the little-endian image read big-endian
     unpack_from = struct.Struct(("<" if reverse else ">") + _FORMATS[data_type][1:]).unpack_from
     image, at = (_LITTLE if reverse != swap else _BIG), 2 * begin
+    if data_type == "float32":
+        if scale == 1.0 and offset == 0.0:
+            return image, lambda _, data: shortest_float32(unpack_from(data, at)[0])
+        return image, lambda _, data: shortest_float32(unpack_from(data, at)[0]) * scale + offset
     if scale == 1.0 and offset == 0.0:
         return image, lambda _, data: unpack_from(data, at)[0]
     return image, lambda _, data: unpack_from(data, at)[0] * scale + offset

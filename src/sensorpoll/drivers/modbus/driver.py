@@ -50,6 +50,7 @@ def compile_request(config: ModbusConfig, request: Request) -> CompiledRequest:
 
 class ModbusDriver(Driver[ModbusConfig]):
     config_model = ModbusConfig
+    reasons = ("timeout", "connection", "protocol")
 
     def __init__(self, config: ModbusConfig, buses: Buses) -> None:
         super().__init__(config, buses)

@@ -32,16 +32,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--transport",
         choices=["tcp", "udp", "rtu-over-tcp", "rtu", "ascii"],
-        help="default: tcp with --host, rtu with --serial",
+        help="how to speak Modbus (default: tcp with --host, rtu with --serial)",
     )
     parser.add_argument("--unit", type=int, default=1, help="unit id (default: 1)")
     parser.add_argument("--address", type=int, required=True, help="zero-based first address")
     parser.add_argument("--count", type=int, default=4, help="registers to read (default: 4)")
-    parser.add_argument("--table", choices=TABLES, default="holding")
-    parser.add_argument("--baudrate", type=int, default=19200)
-    parser.add_argument("--parity", choices=["N", "E", "O"], default="N")
-    parser.add_argument("--stopbits", type=int, choices=[1, 2], default=1)
-    parser.add_argument("--timeout", type=parse_duration, default=1.0, help="default: 1s")
+    parser.add_argument(
+        "--table", choices=TABLES, default="holding", help="register table (default: holding)"
+    )
+    parser.add_argument(
+        "--baudrate", type=int, default=19200, help="serial line speed (default: 19200)"
+    )
+    parser.add_argument(
+        "--parity", choices=["N", "E", "O"], default="N", help="serial parity (default: N)"
+    )
+    parser.add_argument(
+        "--stopbits", type=int, choices=[1, 2], default=1, help="serial stop bits (default: 1)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=parse_duration,
+        default=1.0,
+        help="how long to wait for the answer: 500ms, 2s, ... (default: 1s)",
+    )
 
 
 def device_config(args: argparse.Namespace) -> ModbusConfig:

@@ -1,59 +1,30 @@
-"""The `serial` driver's config model: line settings, command, reply parsing, simulation hints.
+"""The `serial` driver's config model: transport and line, queries, handshakes, SCPI options.
 
 Validated by the loader like every device section; read by the line, driver, reply and
-simulation modules of this package.
+simulation modules of this package. A device's queries and their fields are in `query.py`.
 """
 
 from __future__ import annotations
 
 import codecs
-import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import AfterValidator, Field, PositiveInt, model_validator
 
-from sensorpoll.config.schema import (
-    BusSpec,
-    DeviceConfig,
-    FieldConfig,
-    ValueKind,
-)
+from sensorpoll.config.schema import BusSpec, DeviceConfig
 from sensorpoll.config.types import Duration
-from sensorpoll.drivers.signal import Signal
+from sensorpoll.drivers.serial.query import Query, SerialField, check_reply_layout
+from sensorpoll.drivers.serial.text import NonEmptyEscaped
+
+__all__ = ["Query", "SerialConfig", "SerialField", "Transport"]
 
 PROTOCOL = "ascii-instrument"  # BusSpec protocol: a port is ASCII or Modbus, never both
+ERROR_QUERY = "SYST:ERR?"  # SCPI's error queue (IEEE 488.2 / SCPI-99 21.8)
+IDENTIFY_QUERY = "*IDN?"
+LINE_SETTINGS = ("baudrate", "bytesize", "parity", "stopbits")
+UNSUPPORTED_URLS = ("socket://", "rfc2217://")
 
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|.)", re.DOTALL)
-_SIMPLE_ESCAPES = {"r": "\r", "n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
-
-
-def decode_escapes(text: str) -> str:
-    """Decode `\\r \\n \\t \\0 \\\\ \\xHH` in `text`.
-
-    YAML double quotes ("MEAS?\\r\\n") already turn escapes into control characters; plain and
-    single-quoted strings ('MEAS?\\r\\n') keep the backslashes. Decoding here makes both
-    spellings mean the same bytes; text without backslashes passes unchanged. A literal
-    backslash is written `\\\\` after YAML's own decoding.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        code = match.group(1)
-        if code.startswith("x") and len(code) == 3:
-            return chr(int(code[1:], 16))
-        if code in _SIMPLE_ESCAPES:
-            return _SIMPLE_ESCAPES[code]
-        raise ValueError(
-            f"unknown escape \\{code!s} in {text!r}: use \\r \\n \\t \\0 \\xHH, or \\\\ for a "
-            "backslash"
-        )
-
-    return _ESCAPE.sub(replace, text)
-
-
-def _non_empty(text: str) -> str:
-    if not text:
-        raise ValueError("must not be empty")
-    return text
+Transport = Literal["serial", "tcp"]
 
 
 def _stopbits(value: float) -> float:
@@ -65,93 +36,166 @@ def _stopbits(value: float) -> float:
 StopBits = Annotated[float, AfterValidator(_stopbits)]
 
 
-Escaped = Annotated[str, AfterValidator(decode_escapes)]
-"""A string in which `\\r`, `\\n`, `\\t`, `\\0`, `\\xHH` and `\\\\` are decoded."""
-NonEmptyEscaped = Annotated[str, AfterValidator(decode_escapes), AfterValidator(_non_empty)]
-
-
-class SerialField(FieldConfig):
-    """One value in the instrument's reply: a named group of `parse`, or column `index`."""
-
-    # The YAML key is `type`, as users have always written it; inside, `value_kind`, since in
-    # a Modbus field `type` is the register encoding and here there is none, only what the
-    # reply's text means.
-    value_kind: ValueKind = Field(
-        "number",
-        alias="type",
-        description="what the text means: number (default), bool (1/0, true/false, on/off, "
-        "yes/no) or string",
-    )
-    index: NonNegativeInt | None = None  # with `split`: which column, counted from 0
-    scale: float = 1.0  # value = number * scale + offset
-    offset: float = 0.0
-    simulate: Signal | None = None
-
-    @property
-    def kind(self) -> ValueKind:
-        return self.value_kind
-
-    @model_validator(mode="after")
-    def _scale_only_for_numbers(self) -> Self:
-        if self.value_kind != "number" and (self.scale != 1.0 or self.offset != 0.0):
-            raise ValueError(f"scale and offset apply to numbers, not to type {self.value_kind}")
-        return self
-
-    @model_validator(mode="after")
-    def _simulation_fits_the_type(self) -> Self:
-        hint = self.simulate
-        if hint is None:
-            return self
-        if hint.waveform is not None and self.value_kind != "number":
-            raise ValueError(
-                f"simulate: a waveform needs a number field, not type {self.value_kind}"
-            )
-        value = hint.value
-        kind = "bool" if isinstance(value, bool) else "string" if isinstance(value, str) else None
-        if value is not None and (kind or "number") != self.value_kind:
-            raise ValueError(f"simulate: value {value!r} does not fit type {self.value_kind}")
-        return self
-
-
 class SerialConfig(DeviceConfig):
-    """An ASCII request/response instrument on a serial line (RS-232, RS-485, USB serial)."""
+    """An ASCII request/response instrument on a serial line (RS-232, RS-485, USB serial) or a
+    TCP socket (LXI raw socket, serial device server in TCP server mode)."""
 
     driver: Literal["serial"] = "serial"
-    port: str = Field(min_length=1)  # devices naming the same port share one line and queue
+    transport: Transport = Field(
+        "serial",
+        description="serial: a local port (`port` is its path); tcp: a socket (`host` and `port`)",
+    )
+    host: str | None = Field(
+        None,
+        min_length=1,
+        description="with transport tcp: the instrument's or device server's address",
+    )
+    # devices naming the same port (or host:port) share one line and queue
+    port: str | int = Field(
+        description="serial: the device path, e.g. /dev/ttyUSB0; tcp: the TCP port, e.g. 5025"
+    )
     baudrate: PositiveInt = 9600
     bytesize: Literal[5, 6, 7, 8] = 8
     parity: Literal["N", "E", "O", "M", "S"] = "N"
     stopbits: StopBits = 1
-    command: NonEmptyEscaped  # sent as is, e.g. "MEAS?\r\n" or "#01\r" on RS-485
+    command: NonEmptyEscaped | None = None  # sent as is, e.g. "MEAS?\r\n" or "#01\r" on RS-485
+    queries: tuple[Query, ...] | None = Field(
+        None,
+        min_length=1,
+        description="several commands per reading, run in order under one deadline and one hold "
+        "of the line; in place of command/parse/split/fields",
+    )
     terminator: NonEmptyEscaped = "\n"  # ends a reply; whitespace around a reply is stripped
     encoding: str = "ascii"
     echo: bool = False  # the instrument echoes the command before its reply: skip the echo
     init: tuple[NonEmptyEscaped, ...] = ()  # sent once after each (re)open, e.g. "*RST"
     init_delay: Duration = 0.1  # pause after each init command; its answers are discarded
     identify: bool = False  # send "*IDN?" once after each (re)open and log the answer
+    check_errors: bool = Field(
+        False,
+        description="SCPI: send SYST:ERR? after the queries; a non-zero answer is the device "
+        "error instrument_error and the cycle's values are dropped",
+    )
     # After a timed-out read, the next command on the port waits this long at most for the
     # late answer (and drops it), so it is never taken for the next command's reply.
     late_reply_wait: Duration = 0.5
     parse: str | None = None  # regex; its named groups are the fields; must match the whole reply
     split: NonEmptyEscaped | None = None  # or: split the reply at this text, `index` per field
-    fields: tuple[SerialField, ...] = Field(min_length=1)
+    fields: tuple[SerialField, ...] = ()  # with queries: filled from theirs
+
+    @property
+    def is_tcp(self) -> bool:
+        return self.transport == "tcp"
+
+    @property
+    def line_name(self) -> str:
+        """The line as logs and `check` name it: the port's path, or host:port."""
+        return f"{self.host}:{self.port}" if self.is_tcp else str(self.port)
+
+    @property
+    def tcp_port(self) -> int:
+        return int(self.port)
+
+    @property
+    def all_queries(self) -> tuple[Query, ...]:
+        """The device's queries in order: `queries:`, or the one its `command` makes."""
+        if self.queries is not None:
+            return self.queries
+        assert self.command is not None  # checked by _one_way_to_ask
+        return (
+            Query(command=self.command, parse=self.parse, split=self.split, fields=self.fields),
+        )
 
     @property
     def line_ending(self) -> str:
-        """The command's trailing CR/LF: appended to `init` and `*IDN?` when they lack one."""
-        return self.command[len(self.command.rstrip("\r\n")) :]
+        """The first command's trailing CR/LF: appended to `init`, `*IDN?` and `SYST:ERR?`
+        when they lack one."""
+        command = self.all_queries[0].command
+        return command[len(command.rstrip("\r\n")) :]
 
     def with_line_ending(self, text: str) -> str:
         return text if text.endswith(("\r", "\n")) else text + self.line_ending
 
     def bus(self) -> BusSpec:
-        settings = (
-            ("baudrate", self.baudrate),
-            ("bytesize", self.bytesize),
-            ("parity", self.parity),
-            ("stopbits", self.stopbits),
-        )
+        if self.is_tcp:
+            return BusSpec(key=f"tcp:{self.host}:{self.port}", protocol=PROTOCOL, settings=())
+        settings = tuple((key, getattr(self, key)) for key in LINE_SETTINGS)
         return BusSpec(key=f"serial:{self.port}", protocol=PROTOCOL, settings=settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tcp_port_from_text(cls, data: Any) -> Any:
+        # A port from ${ENV} is always a string; with transport tcp it means a number.
+        if isinstance(data, dict) and data.get("transport") == "tcp":
+            port = data.get("port")
+            if isinstance(port, str) and port.strip().isdigit():
+                return {**data, "port": int(port)}
+        return data
+
+    @model_validator(mode="after")
+    def _transport_has_its_address(self) -> Self:
+        port = self.port
+        if self.is_tcp:
+            if self.host is None:
+                raise ValueError("transport tcp needs host (and port, e.g. 5025)")
+            if isinstance(port, str):
+                raise ValueError(
+                    f"port: with transport tcp, port is a TCP port number such as 5025, "
+                    f"not {port!r}"
+                )
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port: {port} is out of range 1-65535")
+            given = [key for key in LINE_SETTINGS if key in self.model_fields_set]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: line settings are set on the device server itself, "
+                    "not here (transport tcp)"
+                )
+            return self
+        if self.host is not None:
+            raise ValueError(
+                "host is for transport tcp; add transport: tcp, or give a serial port's path "
+                "in port"
+            )
+        if isinstance(port, int):
+            raise ValueError(
+                f"port: {port} is a TCP port; for an instrument on the network set "
+                "transport: tcp and host"
+            )
+        if not port:
+            raise ValueError("port: must not be empty")
+        for scheme in UNSUPPORTED_URLS:
+            if port.startswith(scheme):
+                raise ValueError(
+                    f"port: {scheme} URLs are not supported; for an instrument on the network or "
+                    "a serial device server in TCP server mode use transport: tcp with host and "
+                    "port"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _one_way_to_ask(self) -> Self:
+        if self.queries is None:
+            if self.command is None:
+                raise ValueError("give command (with its fields) or queries")
+            if not self.fields:
+                raise ValueError("fields: give at least one field")
+            check_reply_layout(self.parse, self.split, self.fields)
+            return self
+        given = [k for k in ("command", "parse", "split", "fields") if k in self.model_fields_set]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: with queries, each query gives its own command, parse or "
+                "split, and fields"
+            )
+        fields = tuple(field for query in self.queries for field in query.fields)
+        seen: set[str] = set()
+        for field in fields:
+            if field.name in seen:
+                raise ValueError(f"field name {field.name!r} is used in two queries")
+            seen.add(field.name)
+        self.__dict__["fields"] = fields  # the device's fields are its queries' fields
+        return self
 
     @model_validator(mode="after")
     def _encodable(self) -> Self:
@@ -159,7 +203,12 @@ class SerialConfig(DeviceConfig):
             codecs.lookup(self.encoding)
         except LookupError:
             raise ValueError(f"encoding: unknown encoding {self.encoding!r}") from None
-        texts = {"command": self.command, "terminator": self.terminator, "split": self.split}
+        texts: dict[str, str | None] = {"terminator": self.terminator}
+        if self.queries is None:
+            texts.update(command=self.command, split=self.split)
+        else:
+            for i, query in enumerate(self.queries):
+                texts.update({f"queries[{i}].{k}": t for k, t in query.texts().items()})
         texts.update({f"init[{i}]": text for i, text in enumerate(self.init)})
         for key, text in texts.items():
             if text is None:
@@ -170,44 +219,4 @@ class SerialConfig(DeviceConfig):
                 raise ValueError(
                     f"{key}: {text!r} cannot be encoded as {self.encoding} ({exc.reason})"
                 ) from None
-        return self
-
-    @model_validator(mode="after")
-    def _fields_match_reply_layout(self) -> Self:
-        names = [f.name for f in self.fields]
-        indexed = [f.name for f in self.fields if f.index is not None]
-        if self.parse is not None and self.split is not None:
-            raise ValueError("give either parse (a regex) or split (a separator), not both")
-        if self.parse is not None:
-            try:
-                pattern = re.compile(self.parse)
-            except re.error as exc:
-                raise ValueError(f"parse: not a valid regular expression: {exc}") from None
-            groups = set(pattern.groupindex)
-            missing = [n for n in names if n not in groups]
-            extra = sorted(groups - set(names))
-            if missing:
-                raise ValueError(
-                    f"parse: no named group for field(s) {', '.join(missing)}; "
-                    f"write (?P<{missing[0]}>...) in the regex"
-                )
-            if extra:
-                raise ValueError(
-                    f"parse: named group(s) {', '.join(extra)} match no field; "
-                    "rename them to a field name or make them unnamed (?:...)"
-                )
-            if indexed:
-                raise ValueError(f"index is only used with split (fields {', '.join(indexed)})")
-        elif self.split is not None:
-            unindexed = [f.name for f in self.fields if f.index is None]
-            if unindexed:
-                raise ValueError(f"with split, every field needs index: {', '.join(unindexed)}")
-        else:
-            if len(self.fields) > 1:
-                raise ValueError(
-                    "several fields need parse (a regex with one named group per field) or "
-                    "split (a separator, with index per field)"
-                )
-            if indexed:
-                raise ValueError(f"index is only used with split (fields {', '.join(indexed)})")
         return self

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 
 from sensorpoll.drivers.base import Value
 from sensorpoll.drivers.errors import ParseError
-from sensorpoll.drivers.serial.config import SerialConfig, SerialField
+from sensorpoll.drivers.serial.config import Query, SerialConfig, SerialField
 from sensorpoll.drivers.serial.pattern import PatternError, Template
 
 SHOWN_REPLY_CHARS = 60  # how much of a bad reply the log shows
@@ -68,12 +68,12 @@ def _converter(field: SerialField) -> Callable[[str], Value]:
 
 
 class ReplyParser:
-    """Turns one reply of a device into its field values."""
+    """Turns one reply to a query into its field values."""
 
-    def __init__(self, config: SerialConfig) -> None:
-        self._pattern = re.compile(config.parse) if config.parse is not None else None
-        self._split = config.split
-        self._fields = [(f.name, f.index, _converter(f)) for f in config.fields]
+    def __init__(self, query: Query) -> None:
+        self._pattern = re.compile(query.parse) if query.parse is not None else None
+        self._split = query.split
+        self._fields = [(f.name, f.index, _converter(f)) for f in query.fields]
 
     def parse(self, reply: str) -> dict[str, Value]:
         """Values by field name; `ParseError` if the reply does not fit."""
@@ -122,46 +122,62 @@ class SimulationError(ValueError):
 
 def _format_candidates(field: SerialField, value: Value) -> list[str]:
     """Ways to print a value on the wire, most natural first; the first one `parse` accepts
-    wins."""
+    wins. Very small and very large numbers come in scientific notation first, as
+    instruments print them (3.2E-07), so they survive the round trip."""
     if isinstance(value, bool):
         return ["1" if value else "0", "true" if value else "false", "ON" if value else "OFF"]
     if isinstance(value, str):
         return [value]
     raw = (value - field.offset) / field.scale
     compact = f"{raw:.6f}".rstrip("0").rstrip(".")
-    return [compact, str(round(raw)), f"{raw:.1f}", f"{raw:.2f}", f"{raw:.3f}", f"{raw:.6e}"]
+    scientific = _scientific(raw)
+    fixed = [compact, str(round(raw)), f"{raw:.1f}", f"{raw:.2f}", f"{raw:.3f}"]
+    if raw != 0 and not 1e-3 <= abs(raw) < 1e7:
+        return [scientific, f"{raw:.6E}", f"{raw:.15f}".rstrip("0"), *fixed]
+    return [*fixed, scientific, f"{raw:.6E}"]
+
+
+def _scientific(number: float) -> str:
+    """The shortest scientific notation that reads back as exactly `number` (3.2E-07)."""
+    for digits in range(17):
+        text = f"{number:.{digits}E}"
+        if float(text) == number:
+            return text
+    return f"{number:.16E}"
 
 
 class ReplyBuilder:
-    """Builds a reply line the device's own `parse` / `split` accepts, for given values."""
+    """Builds a reply line a query's own `parse` / `split` accepts, for given values."""
 
-    def __init__(self, config: SerialConfig) -> None:
+    def __init__(self, config: SerialConfig, query: Query) -> None:
         self.config = config
-        self._fields = {f.name: f for f in config.fields}
+        self.query = query
+        self._fields = {f.name: f for f in query.fields}
         self._pattern: re.Pattern[str] | None = None
-        if config.parse is not None:
-            self._pattern = re.compile(config.parse)
+        if query.parse is not None:
+            self._pattern = re.compile(query.parse)
             try:
-                self._template = Template(config.parse)
+                self._template = Template(query.parse)
             except PatternError as exc:
                 raise SimulationError(
                     f"device {config.name}: cannot build replies for parse "
-                    f"{config.parse!r}: {exc} is not supported by the simulator"
+                    f"{query.parse!r}: {exc} is not supported by the simulator"
                 ) from None
 
     def reply(self, values: Mapping[str, Value]) -> str:
+        """The reply line, terminator included, for the query's fields' `values`."""
         body = self._body(values)
         return body + self.config.terminator
 
     def _body(self, values: Mapping[str, Value]) -> str:
-        config = self.config
+        query = self.query
         texts = {n: _format_candidates(f, values[n]) for n, f in self._fields.items()}
-        if config.split is not None:
-            width = max(f.index or 0 for f in config.fields) + 1
+        if query.split is not None:
+            width = max(f.index or 0 for f in query.fields) + 1
             columns = ["0"] * width
             for name, field in self._fields.items():
                 columns[field.index or 0] = texts[name][0]
-            return config.split.join(columns)
+            return query.split.join(columns)
         if self._pattern is None:
             return next(iter(texts.values()))[0]
         return self._regex_body(self._pattern, texts)

@@ -1,0 +1,43 @@
+"""docs/metrics.md lists every metric sensorpoll exports, and the reasons it says start at 0."""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from sensorpoll.drivers import registry
+from sensorpoll.export.daemonmetrics import DaemonHistory
+from sensorpoll.export.exposition import render_exposition
+from sensorpoll.export.processmetrics import ProcessMetrics
+from sensorpoll.export.readings import ReadingPlan
+from tests.conftest import REPO
+from tests.export.helpers import make_cycle, settings_from
+
+DOC = (REPO / "docs" / "metrics.md").read_text()
+CONFIG = """
+devices:
+  - name: chiller
+    driver: simulated
+    labels: {room: b12}
+    fields:
+      - {name: temperature, unit: celsius, value: 12.5}
+"""
+
+
+def test_every_metric_of_the_exposition_is_in_the_reference() -> None:
+    settings = settings_from(CONFIG)
+    history = DaemonHistory(settings)
+    cycle = make_cycle(1, {"chiller": {"temperature": 12.5}})
+    history.observe(cycle)
+    text = render_exposition(cycle, ReadingPlan(settings), history, ProcessMetrics()).text
+    names = {s.name for f in parse_text(text.decode()) for s in f.samples}
+    names = {re.sub(r"_(bucket|sum|count)$", "", n) for n in names if not n.startswith("lab_")}
+    assert len(names) > 10
+    assert sorted(n for n in names if f"`{n}`" not in DOC) == []
+
+
+def test_the_reasons_at_zero_from_the_start_are_the_drivers_own() -> None:
+    rows = re.findall(r"^\| `(\w+)` \| ((?:`[^`]+`(?:, )?)+) \|$", DOC, re.MULTILINE)
+    documented = {driver: tuple(re.findall(r"`([^`]+)`", reasons)) for driver, reasons in rows}
+    assert documented == {name: registry.driver_class(name).reasons for name in registry.BUILTIN}
