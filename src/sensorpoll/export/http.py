@@ -37,9 +37,16 @@ class Published:
     """Everything served about one cycle, swapped in as a whole: a request that picked it up
     answers from it alone, so no response mixes two cycles."""
 
-    def __init__(self, cycle: Cycle, exposition: Exposition) -> None:
+    def __init__(self, cycle: Cycle, render: Callable[[], Exposition]) -> None:
         self.cycle = cycle
-        self.exposition = exposition
+        self._render = render
+
+    @functools.cached_property
+    def exposition(self) -> Exposition:
+        # on the first scrape of the cycle, not every cycle: unscraped cycles (a fast interval,
+        # a slow scraper) cost nothing to expose. Read in the same step as `_published`, so
+        # before any later cycle's publish could change what it renders from.
+        return self._render()
 
     @functools.cached_property
     def cycle_json(self) -> bytes:
@@ -104,9 +111,12 @@ class HttpExporter:
     def publish(self, cycle: Cycle) -> None:
         # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
         self._history.observe(cycle)
-        sinks = render_sink_metrics(self._sink_stats())
-        exposition = render_exposition(cycle, self._plan, self._history, self._process, sinks)
-        self._published = Published(cycle, exposition)
+
+        def render() -> Exposition:
+            sinks = render_sink_metrics(self._sink_stats())
+            return render_exposition(cycle, self._plan, self._history, self._process, sinks)
+
+        self._published = Published(cycle, render)
 
     async def reopen(self) -> None:
         pass
@@ -142,12 +152,16 @@ class HttpExporter:
             )
         return await handler(request)
 
-    async def _get_metrics(self, request: web.Request) -> web.Response:
+    def exposition(self) -> Exposition:
+        """What `/metrics` serves now: the latest cycle's exposition."""
         published = self._published
         if published is not None:
-            exposition = published.exposition
-        else:  # before the first cycle: the process, the build and the counters at 0
-            exposition = render_exposition(None, self._plan, self._history, self._process)
+            return published.exposition
+        # before the first cycle: the process, the build and the counters at 0
+        return render_exposition(None, self._plan, self._history, self._process)
+
+    async def _get_metrics(self, request: web.Request) -> web.Response:
+        exposition = self.exposition()
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {
