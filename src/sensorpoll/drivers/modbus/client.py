@@ -6,7 +6,6 @@ The only module that builds pymodbus clients; everything it raises goes through 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -22,14 +21,7 @@ from sensorpoll.drivers.modbus import compat
 from sensorpoll.drivers.modbus.codec import Block
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse, map_exceptions
-from sensorpoll.drivers.modbus.tcp import TcpConnection
 from sensorpoll.drivers.modbus.wire import fails_crc
-
-# pymodbus logs every missed answer at ERROR; the poll loop already logs a device going down
-# and coming back once, so keep pymodbus quiet unless someone configured its logger.
-_pymodbus_log = logging.getLogger("pymodbus")
-if _pymodbus_log.level == logging.NOTSET:
-    _pymodbus_log.setLevel(logging.CRITICAL)
 
 REGISTER_TABLES = frozenset({"holding", "input"})
 
@@ -198,12 +190,3 @@ class Connection:
     def close(self) -> None:
         self.lost = True
         self._client.close()
-
-
-async def open_connection(
-    config: ModbusConfig, connect_timeout: float
-) -> Connection | TcpConnection:
-    """A connection for `config`'s line: our own framing for Modbus TCP, pymodbus otherwise."""
-    if config.transport == "tcp":
-        return await TcpConnection.open(config, connect_timeout)
-    return await Connection.open(config, connect_timeout)

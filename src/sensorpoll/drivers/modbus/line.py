@@ -9,20 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from sensorpoll.drivers.bus import Bus
-from sensorpoll.drivers.modbus.client import Connection, open_connection
 from sensorpoll.drivers.modbus.codec import Block
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import keeps_connection
 from sensorpoll.drivers.modbus.plan import Request
 from sensorpoll.drivers.modbus.tcp import TcpConnection
+
+if TYPE_CHECKING:
+    from sensorpoll.drivers.modbus.client import Connection
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
 
 
 _NO_QUEUE = contextlib.nullcontext()
+
+
+async def open_connection(
+    config: ModbusConfig, connect_timeout: float
+) -> Connection | TcpConnection:
+    """A connection for `config`'s line: our own framing for Modbus TCP, pymodbus otherwise."""
+    if config.transport == "tcp":
+        return await TcpConnection.open(config, connect_timeout)
+    # imported here, not for a cycle: a daemon with only Modbus TCP devices never loads
+    # pymodbus (nor pyserial, which it imports): bench/memory.py
+    from sensorpoll.drivers.modbus.client import Connection
+
+    return await Connection.open(config, connect_timeout)
 
 
 def clock_slack(loop: asyncio.AbstractEventLoop) -> float:

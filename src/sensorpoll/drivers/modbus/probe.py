@@ -11,7 +11,6 @@ from typing import Any
 
 from sensorpoll.config.types import parse_duration
 from sensorpoll.drivers.errors import DeviceError
-from sensorpoll.drivers.modbus.client import open_connection
 from sensorpoll.drivers.modbus.codec import (
     CANONICAL_ORDERS,
     NUMERIC_TYPES,
@@ -20,6 +19,7 @@ from sensorpoll.drivers.modbus.codec import (
     register_count,
 )
 from sensorpoll.drivers.modbus.config import ModbusConfig
+from sensorpoll.drivers.modbus.line import open_connection
 
 TABLES = ("holding", "input", "coil", "discrete")
 

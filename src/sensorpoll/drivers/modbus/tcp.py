@@ -13,13 +13,13 @@ from typing import Any, cast
 
 from sensorpoll.drivers.errors import (
     DeviceConnectionError,
-    DeviceError,
     DeviceTimeout,
     ProtocolError,
+    described,
 )
 from sensorpoll.drivers.modbus.codec import Block
 from sensorpoll.drivers.modbus.config import ModbusConfig
-from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse, map_exceptions
+from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse
 from sensorpoll.drivers.modbus.wire import READ_FUNCTIONS
 
 # MBAP (tid, protocol 0, length 6, unit), function, address, count
@@ -161,13 +161,13 @@ class TcpConnection:
         loop = asyncio.get_running_loop()
         where = f"{config.host}:{config.network_port}"
         try:
-            with map_exceptions():
-                async with asyncio.timeout(answer_timeout):
-                    _, protocol = await loop.create_connection(
-                        ModbusTcpProtocol, str(config.host), config.network_port
-                    )
-        except DeviceError as exc:  # refused, unreachable, timed out: all `connection`
-            raise DeviceConnectionError(f"cannot connect to {where}: {exc}") from None
+            async with asyncio.timeout(answer_timeout):
+                _, protocol = await loop.create_connection(
+                    ModbusTcpProtocol, str(config.host), config.network_port
+                )
+        except (OSError, TimeoutError) as exc:  # refused, unreachable, timed out: `connection`
+            why = described(exc) if str(exc) else "timed out"
+            raise DeviceConnectionError(f"cannot connect to {where}: {why}") from None
         return cls(protocol, answer_timeout)
 
     async def read(
