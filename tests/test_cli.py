@@ -223,6 +223,48 @@ def test_logs_have_no_timestamps_under_journald(sensorpoll_cmd: list[str], tmp_p
     assert first == "<4>WARNING sensorpoll.poll: device dead is down: io: simulated fault"
 
 
+ONE_DEVICE = "devices: [{name: a, driver: simulated, fields: [{name: x, value: 1}]}]\n"
+
+
+def test_config_errors_under_journald_are_each_at_priority_err(
+    sensorpoll_cmd: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"interval: soon\ncolour: blue\n{ONE_DEVICE}")
+    log = tmp_path / "journal"
+    with log.open("w") as stderr:
+        stat = os.fstat(stderr.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
+        result = subprocess.run(
+            [*sensorpoll_cmd, "run", "-c", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 78
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3, lines
+    assert all(line.startswith("<3>") for line in lines), lines
+    assert lines[0].startswith(f"<3>{path}:1: interval: ")
+    assert lines[1] == f"<3>{path}:2: colour: unknown key"
+    assert lines[-1] == "<3>configuration invalid: 2 problems"
+
+
+def test_config_errors_on_a_terminal_have_no_priority_prefix(
+    sensorpoll_cmd: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"colour: blue\n{ONE_DEVICE}")
+    result = run(sensorpoll_cmd, "check", "-c", str(path))
+    assert result.returncode == 78
+    assert result.stderr.splitlines() == [
+        f"{path}:1: colour: unknown key",
+        "configuration invalid: 1 problem",
+    ]
+
+
 def test_log_level_filters_what_is_logged(sensorpoll_cmd: list[str], tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(FAILING)

@@ -15,10 +15,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sensorpoll import __version__
+from sensorpoll import __version__, simulate
 from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from sensorpoll.config.jsonschema import config_json_schema
 from sensorpoll.config.schema import EventLoopChoice, parse_listen
+from sensorpoll.daemon import eventloop
+from sensorpoll.daemon.devices import Devices
+from sensorpoll.daemon.journal import log_formatter, stderr_is_journal
+from sensorpoll.daemon.lastreload import LastReload
+from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
 from sensorpoll.drivers import registry
+from sensorpoll.drivers.base import ReportWarning
+from sensorpoll.export.checks import metric_checks
+from sensorpoll.export.cyclejson import cycle_to_json
+from sensorpoll.export.sinks import Sinks
+from sensorpoll.export.table import render_table
+from sensorpoll.export.units import unit_warnings
+from sensorpoll.export.webconfig import load_web_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 EVENT_LOOPS: tuple[EventLoopChoice, ...] = ("auto", "uvloop", "asyncio")
@@ -27,37 +40,40 @@ log = logging.getLogger("sensorpoll")
 
 
 def setup_logging(level: str) -> None:
-    from sensorpoll.daemon.journal import log_formatter, stderr_is_journal
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(log_formatter(journal=stderr_is_journal()))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def load(path: Path) -> Settings:
-    from sensorpoll.export.checks import metric_checks
-
     return load_settings(path, registry.config_model, extra_checks=metric_checks())
 
 
 def _config_error(exc: ConfigError) -> int:
-    for problem in exc.problems:
-        print(problem, file=sys.stderr)
+    from sensorpoll.daemon.journal import ERR_PREFIX, stderr_is_journal
+
+    # The problems are the message, not log records: printed as they are for a terminal, each
+    # line at priority err for journald (else `journalctl -p err` shows only "Failed to start").
+    prefix = ERR_PREFIX if stderr_is_journal() else ""
     count = len(exc.problems)
-    print(f"configuration invalid: {count} problem{'s' * (count != 1)}", file=sys.stderr)
+    summary = f"configuration invalid: {count} problem{'s' * (count != 1)}"
+    for line in "\n".join([*map(str, exc.problems), summary]).split("\n"):
+        print(prefix + line, file=sys.stderr)
     return EXIT_CONFIG
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
+    # Imported here: aiohttp takes ~0.3 s to import, and only `run` serves HTTP.
     from sensorpoll.export.http import HttpExporter
-    from sensorpoll.export.sinks import Sinks
 
     settings = load(args.config)
     sinks = Sinks(settings)
-    exporter = HttpExporter(settings, listen=args.listen, sink_stats=sinks.stats)
+    last_reload = LastReload.at_start()
+    exporter = HttpExporter(
+        settings, listen=args.listen, sink_stats=sinks.stats, last_reload=last_reload
+    )
     # sinks first: the exposition of a cycle then counts what the sinks dropped of it
-    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config))
+    daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config), last_reload=last_reload)
     try:
         run_daemon(daemon, event_loop(args, settings))
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
@@ -67,9 +83,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sensorpoll.export.units import unit_warnings
-    from sensorpoll.export.webconfig import load_web_config
-
     settings = load(args.config)
     web = load_web_config(settings.http.web_config) if settings.http.web_config else None
     print(f"{args.config}: valid")
@@ -94,34 +107,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     warnings = 0
     for name, devices in by_driver.items():
         for line in registry.driver_class(name).check_report(devices, settings):
-            warnings += line.startswith("warning:")
-            print(line)
-    for line in unit_warnings(settings):
+            if isinstance(line, ReportWarning):
+                warnings += 1
+                print(f"warning: {line}")
+            else:
+                print(line)
+    for warning in unit_warnings(settings):
         warnings += 1
-        print(line)
+        print(f"warning: {warning}")
     if warnings:
         print(f"{warnings} warning{'s' * (warnings != 1)}")
     return EXIT_OK
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon import eventloop
-    from sensorpoll.daemon.service import Poller
-    from sensorpoll.export.cyclejson import cycle_to_json
-    from sensorpoll.export.table import render_table
-
     settings = load(args.config)
     if not args.verbose:
         # each failed device is a row of the output: its "is down" line would say it twice
         logging.getLogger("sensorpoll.poll").setLevel(logging.ERROR)
 
     async def poll() -> Any:
-        poller = Poller(settings)
+        devices = Devices(settings)
         try:
-            await poller.open()
-            return await poller.cycle()
+            await devices.open()
+            return await devices.cycle()
         finally:
-            await poller.aclose()
+            await devices.aclose()
 
     cycle = eventloop.run(poll(), event_loop(args, settings))
     code = EXIT_FAILED if cycle.failed else EXIT_OK
@@ -136,23 +147,18 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from sensorpoll.daemon.eventloop import loop_factory
     from sensorpoll.drivers.modbus import probe
 
-    return probe.run(args, loop_factory(event_loop(args, None)))
+    return probe.run(args, eventloop.loop_factory(event_loop(args, None)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sensorpoll import simulate
-
     settings = load(args.config)
     return simulate.run(settings, event_loop(args, settings))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from sensorpoll.config.jsonschema import config_json_schema
-
-    print(json.dumps(config_json_schema(), indent=2))
+    print(json.dumps(config_json_schema(registry.config_models()), indent=2))
     return EXIT_OK
 
 

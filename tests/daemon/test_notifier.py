@@ -27,7 +27,7 @@ def test_without_notify_socket_nothing_is_sent_and_nothing_fails() -> None:
     notifier = Notifier({})
     assert not notifier.enabled
     notifier.ready("x")
-    notifier.watchdog()
+    notifier.watchdog(time.monotonic())
     notifier.close()
 
 
@@ -54,14 +54,16 @@ def test_watchdog_does_not_ping_again_before_the_period_is_mostly_over(
 ) -> None:
     address, sock = notify_socket
     notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "10000000"})
-    notifier.watchdog()
-    notifier.watchdog()  # a checkpoint right after: not due, so not sent
+    notifier.watchdog(100.0)
+    notifier.watchdog(100.1)  # a checkpoint right after: not due, so not sent
+    notifier.watchdog(104.0)  # past EARLY_PING of the 5 s period: due
     notifier.close()
+    assert sock.recv(4096) == b"WATCHDOG=1"
     assert sock.recv(4096) == b"WATCHDOG=1"
     sock.settimeout(0.05)
     with pytest.raises(TimeoutError):
         sock.recv(4096)
-    assert notifier.next_ping == pytest.approx(time.monotonic() + 5.0, abs=0.5)
+    assert notifier.next_ping == 104.0 + 5.0  # on the clock it was given
 
 
 def test_a_failing_notify_socket_is_logged_once_as_a_warning(

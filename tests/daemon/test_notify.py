@@ -1,5 +1,5 @@
 """The sd_notify protocol as systemd sees it: a real `sensorpoll run` talking to a notify socket
-the test binds (PRODUCT.md, systemd; issue 6)."""
+the test binds (the unit's promises: docs/deploy.md, section 3)."""
 
 from __future__ import annotations
 

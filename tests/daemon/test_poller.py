@@ -54,7 +54,8 @@ async def test_devices_are_read_concurrently() -> None:
     devices = pollers(*(sim(f"d{i}", latency=0.1) for i in range(200)))
     cycle = await poll_cycle(devices, 1)
     assert all(d.ok for d in cycle.devices)
-    assert cycle.duration_s < 1.0  # 200 reads of 100 ms one after another would take 20 s
+    one_after_another = sum(d.duration_s for d in cycle.devices)  # ~20 s
+    assert cycle.duration_s < one_after_another / 20
 
 
 async def test_results_come_back_in_configuration_order_even_when_the_first_is_slowest() -> None:
@@ -82,7 +83,8 @@ async def test_hung_device_does_not_delay_the_cycle() -> None:
         "crc",
         {},
     )
-    assert cycle.duration_s < 0.2 + 0.1
+    # every healthy read was done long before the hung one was cut off at its deadline
+    assert max(by_name[f"ok{i}"].duration_s for i in range(50)) < by_name["hung"].duration_s / 2
     assert cycle.failed == 2
 
 
@@ -130,14 +132,15 @@ async def test_a_driver_that_swallows_cancellation_cannot_hold_the_cycle() -> No
     driver = ScriptDriver("stubborn", stubborn)
     devices = pollers(driver, sim("fine"), deadline=0.1)
     first = await poll_cycle(devices, 1)
-    assert first.duration_s < 0.5
+    assert devices[0].stuck, "the cycle ended while the stubborn read still runs"
     assert [(d.ok, d.error) for d in first.devices] == [(False, "timeout"), (True, None)]
     second = await poll_cycle(devices, 2)  # still stuck: not read again, its neighbour is
     assert driver.reads == 1
     assert [(d.ok, d.attempted) for d in second.devices] == [(False, False), (True, True)]
     release.set()
     await asyncio.sleep(0.05)
-    devices[0]._next_attempt = -1.0  # skip the backoff wait, not under test here
+    assert not devices[0].stuck
+    # one failure so far, fewer than BACKOFF_AFTER: read again at once
     third = await poll_cycle(devices, 3)
     assert third.devices[0].ok
 
@@ -168,8 +171,7 @@ async def test_down_and_up_are_logged_once_each(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.DEBUG, logger="sensorpoll.poll"):
         for number in range(1, 3):
             await poll_cycle([poller], number)
-        state["fail"] = False
-        poller._next_attempt = -1.0
+        state["fail"] = False  # two failures, fewer than BACKOFF_AFTER: no backoff yet
         await poll_cycle([poller], 3)
         await poll_cycle([poller], 4)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -1,5 +1,5 @@
 """Starting under systemd: what an operator reads in the journal when a start goes wrong, and
-log lines without timestamps when stderr is the journal (PRODUCT.md, systemd)."""
+log lines without timestamps when stderr is the journal (docs/deploy.md)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sensorpoll.config import parse_settings
+from sensorpoll.config import ConfigError, parse_settings
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.simulated import SimulatedDriver
 
@@ -46,13 +46,11 @@ def plugin_dist(tmp_path: Path) -> Iterator[Path]:
         "[sensorpoll.drivers]\nthermo = labplugin:ThermoDriver\nsimulated = labplugin:Impostor\n"
     )
     sys.path.insert(0, str(tmp_path))
-    registry._entry_points.cache_clear()
-    registry.driver_class.cache_clear()
+    registry.rescan()
     yield tmp_path
     sys.path.remove(str(tmp_path))
     sys.modules.pop("labplugin", None)
-    registry._entry_points.cache_clear()
-    registry.driver_class.cache_clear()
+    registry.rescan()
 
 
 def test_a_third_party_driver_is_found_by_its_entry_point(plugin_dist: Path) -> None:
@@ -70,7 +68,7 @@ def test_an_entry_point_cannot_shadow_a_built_in_driver(
 
 def test_a_third_party_driver_validates_its_own_config_section(plugin_dist: Path) -> None:
     text = "devices:\n  - {name: t, driver: thermo, fields: [{name: x}]}\n"
-    with pytest.raises(Exception, match=r"devices\[0\]\.channel: Field required"):
+    with pytest.raises(ConfigError, match=r"devices\[0\]\.channel: Field required"):
         parse_settings(text, "c.yaml", registry.config_model)
     ok = parse_settings(
         text.replace("driver: thermo", "driver: thermo, channel: 3"),

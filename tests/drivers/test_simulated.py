@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from typing import Any
 
 import pytest
 
 from sensorpoll.drivers import Buses, DeviceError
+from sensorpoll.drivers.signal import Signal, signal_source
 from sensorpoll.drivers.simulated import SimulatedConfig, SimulatedDriver
 
 
@@ -71,15 +73,17 @@ async def test_a_timeout_fault_hangs_until_cancelled() -> None:
 
 async def test_latency_range_is_respected() -> None:
     d = driver(latency={"min": "20ms", "max": "30ms"}, fields=[{"name": "x", "value": 1}])
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    await d.read()
-    assert 0.019 <= loop.time() - start < 0.2
+    # within the range: the read is over after a 40 ms timer, still running after a 15 ms one
+    read = asyncio.create_task(d.read())
+    await asyncio.sleep(0.015)
+    assert not read.done()
+    await asyncio.wait({read}, timeout=0.04 - 0.015)
+    assert read.done()
 
 
 def test_sine_is_centred_between_min_and_max() -> None:
-    d = driver(fields=[{"name": "x", "waveform": "sine", "min": 10, "max": 20, "period": 4}])
-    generate = d._fields[0][1]
+    sine = Signal(waveform="sine", min=10, max=20, period=4)
+    generate = signal_source(sine, random.Random(0))
     assert generate(0.0) == pytest.approx(15)
     assert generate(1.0) == pytest.approx(20)
     assert generate(3.0) == pytest.approx(10)

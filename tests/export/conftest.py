@@ -41,3 +41,11 @@ def demo_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config.write_text(DEMO)
     with sensorpoll_run(config) as url:
         yield url
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.export.screenshots import SAVED
+
+    for path in SAVED:
+        if path.exists():
+            terminalreporter.write_line(f"screenshot for review: {path}")

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sensorpoll.config import Settings, parse_settings
@@ -18,6 +18,7 @@ from sensorpoll.drivers import registry
 from sensorpoll.drivers.base import Value
 from sensorpoll.export.checks import metric_checks
 from sensorpoll.export.http import HttpExporter
+from sensorpoll.export.sinkmetrics import SinkStats
 
 
 def settings_from(text: str) -> Settings:
@@ -52,9 +53,11 @@ def make_cycle(
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[HttpExporter, str]]:
-    """An HttpExporter on a free loopback port; yields it and its base URL."""
-    exporter = HttpExporter(settings, listen="127.0.0.1:0")
+async def serving(
+    settings: Settings, sinks: Sequence[SinkStats] = ()
+) -> AsyncIterator[tuple[HttpExporter, str]]:
+    """An HttpExporter on a free loopback port (reporting `sinks`); yields it and its URL."""
+    exporter = HttpExporter(settings, listen="127.0.0.1:0", sink_stats=lambda: sinks)
     await exporter.start()
     try:
         yield exporter, exporter.addresses[0]

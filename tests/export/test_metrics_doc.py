@@ -6,6 +6,7 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers import registry
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import render_exposition
@@ -30,7 +31,8 @@ def test_every_metric_of_the_exposition_is_in_the_reference() -> None:
     history = DaemonHistory(settings)
     cycle = make_cycle(1, {"chiller": {"temperature": 12.5}})
     history.observe(cycle)
-    text = render_exposition(cycle, ReadingPlan(settings), history, ProcessMetrics()).text
+    plan, process, last_reload = ReadingPlan(settings), ProcessMetrics(), LastReload.at_start()
+    text = render_exposition(cycle, plan, history, process, last_reload=last_reload).text
     names = {s.name for f in parse_text(text.decode()) for s in f.samples}
     names = {re.sub(r"_(bucket|sum|count)$", "", n) for n in names if not n.startswith("lab_")}
     assert len(names) > 10

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -303,10 +304,74 @@ sinks:
     assert lost == list(range(lost[0], lost[-1] + 1)), lost
     assert lost[0] > before_stop, (lost, before_stop)
     assert all(number > lost[-1] for number, _ in received if number >= lost[0]), lost
-    # the grid: consecutive cycles, each starting in the first half of its own slot
+    assert_on_the_grid(cycles, interval, metrics)
+
+
+def assert_on_the_grid(cycles: list[dict[str, Any]], interval: float, metrics: str) -> None:
+    """Consecutive cycles, each starting within half an interval of its own grid point."""
     numbers = [c["cycle"] for c in cycles]
     assert numbers == list(range(1, len(numbers) + 1))
     starts = [datetime.fromisoformat(c["started"]).timestamp() for c in cycles]
     slots = [(start - starts[0]) / interval for start in starts]
     assert all(abs(slot - i) < 0.5 for i, slot in enumerate(slots)), slots
     assert sample(metrics, "sensorpoll_cycle_overruns_total") == 0
+
+
+async def test_a_broker_that_accepts_but_never_answers_holds_up_nothing(tmp_path: Path) -> None:
+    interval, queue_size = 0.2, 4
+    log = tmp_path / "cycles.jsonl"
+    config = tmp_path / "config.yaml"
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        config.write_text(
+            f"""\
+interval: {interval}s
+timeout: 100ms
+devices:
+  - {{name: a, driver: simulated, fields: [{{name: t, value: 1}}]}}
+  - {{name: b, driver: simulated, fields: [{{name: t, value: 2}}]}}
+sinks:
+  - {{type: mqtt, host: 127.0.0.1, port: {port}, topic: "lab/{{device}}", qos: 1,
+      queue_size: {queue_size}}}
+  - {{type: jsonl, path: {log}}}
+"""
+        )
+        with sensorpoll_run(config) as url:
+            await until_cycle(log, 15)
+            async with aiohttp.ClientSession() as http, http.get(url + "metrics") as response:
+                metrics = await response.text()
+            cycles = jsonl_cycles(log)
+    label = f'sink="mqtt://127.0.0.1:{port}/lab/{{device}}"'
+    assert sample(metrics, f"sensorpoll_sink_connected{{{label}}}") == 0
+    assert sample(metrics, f"sensorpoll_sink_queued_messages{{{label}}}") == queue_size
+    published = 2 * sample(metrics, "sensorpoll_cycles_total")
+    assert sample(metrics, f"sensorpoll_sink_dropped_total{{{label}}}") == published - queue_size
+    assert_on_the_grid(cycles, interval, metrics)
+
+
+async def test_a_reload_keeps_an_unchanged_sink_and_its_counters(tmp_path: Path) -> None:
+    broker = Broker(tmp_path)  # never started: the sink only queues and counts
+    text = f"""\
+devices:
+  - {{name: a, driver: simulated, fields: [{{name: t, value: 1}}]}}
+sinks:
+  - {{type: mqtt, host: 127.0.0.1, port: {broker.port}, topic: "lab/{{device}}", queue_size: 1}}
+"""
+    sinks = Sinks(settings_from(text))
+    await sinks.start()
+    try:
+        sinks.publish(make_cycle(1, {"a": {"t": 1}}))
+        sinks.publish(make_cycle(2, {"a": {"t": 1}}))
+        (before,) = sinks.stats()
+        await sinks.reconfigure(settings_from(text))
+        (kept,) = sinks.stats()
+        await sinks.reconfigure(settings_from(text.replace("queue_size: 1", "queue_size: 2")))
+        (replaced,) = sinks.stats()
+    finally:
+        await sinks.aclose()
+    assert kept is before
+    assert kept.dropped == 1
+    assert replaced is not before
+    assert replaced.dropped == 0

@@ -12,7 +12,11 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from sensorpoll.export.textformat import escape_label_value, format_value, format_values
+from sensorpoll.export.textformat import (
+    escape_label_value,
+    format_sample_value,
+    format_sample_values,
+)
 from tests.conftest import require_tool
 
 TRICKY_TEXT = ['say "hi"', "back\\slash", "two\nlines", 'all \\" \n\\n', "ünïcødé ✓", "", "}{,="]
@@ -42,7 +46,7 @@ def exposition(values: list[float | int | bool], texts: list[str]) -> str:
     texts = texts or [""]
     for i, value in enumerate(values):
         label = escape_label_value(texts[i % len(texts)])
-        lines.append(f't_value{{i="{i}",text="{label}"}} {format_value(value)}')
+        lines.append(f't_value{{i="{i}",text="{label}"}} {format_sample_value(value)}')
     return "\n".join(lines) + "\n"
 
 
@@ -86,8 +90,8 @@ def test_promtool_accepts_escaped_labels_and_special_values(tmp_path) -> None:
 
 def test_batch_formatting_matches_one_by_one_for_every_kind_of_value() -> None:
     values = [*TRICKY_NUMBERS, None, 2**70]
-    expected = [b"null" if v is None else format_value(v).encode() for v in values]
-    assert format_values(values) == expected
+    expected = [b"null" if v is None else format_sample_value(v).encode() for v in values]
+    assert format_sample_values(values) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -100,7 +104,7 @@ def test_batch_formatting_matches_one_by_one_for_every_kind_of_value() -> None:
     st.lists(st.text(), min_size=1, max_size=5),
 )
 def test_any_float_and_label_text_survive_the_parser(values: list, texts: list[str]) -> None:
-    formatted = format_values(values)
+    formatted = format_sample_values(values)
     lines = ["# TYPE t_value gauge"]
     for i, text in enumerate(formatted):
         label = escape_label_value(texts[i % len(texts)])
@@ -124,8 +128,8 @@ def test_batch_formatting_means_the_same_numbers_as_formatting_each_value(values
         number = float(text)
         return int(text) if text.lstrip(b"-").isdigit() else number
 
-    batch = [parsed(text) for text in format_values(values)]
-    one_by_one = [None if v is None else parsed(format_value(v).encode()) for v in values]
+    batch = [parsed(text) for text in format_sample_values(values)]
+    one_by_one = [None if v is None else parsed(format_sample_value(v).encode()) for v in values]
     assert len(batch) == len(values)
     for got, expected in zip(batch, one_by_one, strict=True):
         assert got == expected or (got != got and expected != expected)  # NaN: itself

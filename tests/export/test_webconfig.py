@@ -181,7 +181,7 @@ def test_run_exits_78_naming_the_problem_when_the_web_config_is_unreadable(tmp_p
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 78
-    assert f"{tmp_path}/missing.yml: cannot read web config: No such file" in result.stderr
+    assert f"{tmp_path}/missing.yml: cannot read web config: no such file" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import require_tool
-from tests.systemd.unitfile import UNIT, service
+from tests.systemd.unitfile import UNIT, directives, service
 
 INSTALLED_EXEC = "/opt/sensorpoll/venv/bin/sensorpoll"
 MAX_EXPOSURE = 1.5
@@ -26,6 +26,26 @@ def test_unit_runs_the_venv_install_with_the_etc_config() -> None:
     assert service("ExecStart") == [f"{INSTALLED_EXEC} run -c /etc/sensorpoll/config.yaml"]
     assert service("ConfigurationDirectory") == ["sensorpoll"]
     assert service("StateDirectory") == ["sensorpoll"]
+
+
+def test_unit_cannot_write_its_configuration_directory() -> None:
+    # ConfigurationDirectory= alone is mounted writable under ProtectSystem=strict
+    assert service("ProtectSystem") == ["strict"]
+    assert "/etc/sensorpoll" in " ".join(service("ReadOnlyPaths")).split()
+
+
+def test_unit_starts_after_the_usb_serial_tty_drivers_are_loaded() -> None:
+    # char-ttyUSB / char-ttyACM resolve through /proc/devices at start: the majors must exist
+    wanted = {"modprobe@usbserial.service", "modprobe@cdc_acm.service"}
+    unit = directives("Unit")
+    for key in ("Wants", "After"):
+        listed = {name for k, value in unit if k == key for name in value.split()}
+        assert wanted <= listed, f"{key}= lacks {wanted - listed}"
+
+
+def test_unit_allows_more_fds_than_selects_1024() -> None:
+    (limit,) = service("LimitNOFILE")
+    assert int(limit) > 1024
 
 
 def test_unit_restarts_on_failure_but_not_on_a_config_error() -> None:

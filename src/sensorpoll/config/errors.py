@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in the config data: its keys and list indexes, ("devices", 2, "name")."""
+
 
 @dataclass(frozen=True)
 class ConfigProblem:

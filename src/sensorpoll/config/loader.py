@@ -1,118 +1,50 @@
 """Config file -> validated, frozen `Settings`, or a `ConfigError` listing every problem.
 
-Each device section is validated by its driver's own model, so third-party drivers bring
-their own schema; cross-device rules (unique names, shared buses, deadlines) are checked here.
+Reads the file, parses it (`yamlmarks`) and validates each device section with its driver's
+own model, so third-party drivers bring their own schema; the problems are collected and
+worded by `problems`, the rules across devices live in `rules`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from sensorpoll.config.errors import ConfigError, ConfigProblem
-from sensorpoll.config.schema import BusSpec, DeviceConfig, Settings
-from sensorpoll.config.yamlmarks import Path_, YamlProblem, load_yaml
+from sensorpoll.config.errors import ConfigError, ConfigProblem, KeyPath
+from sensorpoll.config.problems import Problems, format_path
+from sensorpoll.config.rules import cross_device_problems
+from sensorpoll.config.schema import DeviceConfig, Settings
+from sensorpoll.config.yamlmarks import YamlProblem, load_yaml
 
 DriverModels = Callable[[str], type[DeviceConfig]]
 """Maps a `driver:` name to its config model; raises LookupError with a message if unknown."""
 
-ExtraCheck = Callable[[Settings], Iterable[tuple[Path_, str]]]
+ExtraCheck = Callable[[Settings], Iterable[tuple[KeyPath, str]]]
 """A rule over the whole validated config, from a later stage (e.g. metric name clashes)."""
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file; a file that cannot be read is a ConfigError saying why."""
+    name = str(path)
 
+    def problem(message: str) -> ConfigError:
+        return ConfigError([ConfigProblem(name, None, "", message)])
 
-def format_path(path: Sequence[str | int]) -> str:
-    """`devices[2].fields[0].address`; an unusual key is quoted: `labels["room no"]`."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not _PLAIN_KEY.match(part):
-            out += f"[{json.dumps(part)}]"  # escapes quotes, newlines, U+2028 ...
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-class _Problems:
-    """Problems by field path; their lines are looked up once, when the error is raised."""
-
-    def __init__(self, file: str, data: Any) -> None:
-        self.file, self.data = file, data
-        self.items: list[tuple[Path_, str]] = []
-
-    @cached_property
-    def keys(self) -> set[Path_]:
-        """Paths of the keys the user wrote (see _is_tag); only built on the error path."""
-        return _key_paths(self.data)
-
-    def add(self, path: Path_, message: str) -> None:
-        self.items.append((path, message))
-
-    def error(self, lines: Mapping[Path_, int]) -> ConfigError:
-        def line_of(path: Path_) -> int | None:
-            for end in range(len(path), -1, -1):  # the nearest enclosing item with a line
-                line = lines.get(tuple(path[:end]))
-                if line is not None:
-                    return line
-            return None
-
-        return ConfigError(
-            [ConfigProblem(self.file, line_of(p), format_path(p), m) for p, m in self.items]
-        )
-
-    def _is_tag(self, parent: Path_, part: str) -> bool:
-        if part == "[key]":
-            return True
-        if (*parent, part) in self.keys:  # a key the user wrote, whatever it looks like
-            return False
-        return "[" in part or "(" in part or part[:1].isupper()
-
-    def add_validation(self, prefix: Path_, errors: Sequence[Any]) -> None:
-        """Record pydantic's `errors()` items, located under `prefix`."""
-        items = []
-        for item in errors:
-            loc = item["loc"]
-            # pydantic names union branches and validators in the path ("function-after[...]",
-            # "LatencyRange") and dict keys as "[key]": keep only the user's own keys
-            path: Path_ = ()
-            for part in loc:
-                if isinstance(part, int) or not self._is_tag((*prefix, *path), part):
-                    path = (*path, part)
-            branch = len(path) != len(loc)
-            items.append((path, branch, item))
-        reported = {path for path, _, item in items if item["type"] != "too_short"}
-        by_path: dict[Path_, list[tuple[bool, Any]]] = {}
-        for path, branch, item in items:
-            if item["type"] == "too_short" and any(
-                len(p) > len(path) and p[: len(path)] == path for p in reported
-            ):
-                continue  # a sequence "too short" only because its invalid items were dropped
-            by_path.setdefault(path, []).append((branch, item))
-        for path, entries in by_path.items():
-            if len(entries) > 1 and all(branch for branch, _ in entries):
-                # one error per union branch: the branch of the wrong type says least
-                specific = [e for e in entries if not e[1]["type"].endswith("_type")]
-                entries = specific or entries
-            for _, item in entries:
-                self.add((*prefix, *path), _message(item))
-
-
-def _message(item: Any) -> str:
-    message = str(item["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    if item["type"] == "extra_forbidden":
-        message = "unknown key"
-    return message
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise problem("no such file") from None
+    except IsADirectoryError:
+        raise problem("is a directory, not a file") from None
+    except PermissionError:
+        raise problem("permission denied") from None
+    except UnicodeDecodeError as exc:
+        raise problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise problem(exc.strerror or str(exc)) from None
 
 
 def load_settings(
@@ -123,22 +55,8 @@ def load_settings(
     extra_checks: Sequence[ExtraCheck] = (),
 ) -> Settings:
     """Read and validate the config file at `path`."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([ConfigProblem(name, None, "", "no such file")]) from None
-    except IsADirectoryError:
-        raise ConfigError([ConfigProblem(name, None, "", "is a directory, not a file")]) from None
-    except PermissionError:
-        raise ConfigError([ConfigProblem(name, None, "", "permission denied")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [ConfigProblem(name, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
-        ) from None
-    except OSError as exc:
-        raise ConfigError([ConfigProblem(name, None, "", exc.strerror or str(exc))]) from None
-    return parse_settings(text, name, driver_models, env=env, extra_checks=extra_checks)
+    text = read_config_text(path)
+    return parse_settings(text, str(path), driver_models, env=env, extra_checks=extra_checks)
 
 
 def parse_settings(
@@ -155,29 +73,17 @@ def parse_settings(
     with line marks (keeping them for a valid 1,000-device file would cost ~15 MB).
     """
     data, _ = read_yaml(text, file, env, lines=False)
-    problems = _Problems(file, data)
-    settings = _validate(data, driver_models, extra_checks, problems)
-    if problems.items or settings is None:
+    problems = Problems(file, data)
+    settings = _validate(data, driver_models, (cross_device_problems, *extra_checks), problems)
+    if problems or settings is None:
         _, lines = read_yaml(text, file, env, lines=True)
         raise problems.error(lines)
     return settings
 
 
-def _key_paths(data: Any, prefix: Path_ = ()) -> set[Path_]:
-    paths: set[Path_] = set()
-    if isinstance(data, dict):
-        for key, value in data.items():
-            paths.add((*prefix, key))
-            paths |= _key_paths(value, (*prefix, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            paths |= _key_paths(value, (*prefix, i))
-    return paths
-
-
 def read_yaml(
     text: str, file: str, env: Mapping[str, str] | None, *, lines: bool
-) -> tuple[Any, dict[Path_, int]]:
+) -> tuple[Any, dict[KeyPath, int]]:
     """`load_yaml`, its problems raised as one ConfigError naming `file`."""
     try:
         return load_yaml(text, env, lines=lines)
@@ -197,8 +103,8 @@ def read_yaml(
 def _validate(
     data: Any,
     driver_models: DriverModels,
-    extra_checks: Sequence[ExtraCheck],
-    problems: _Problems,
+    checks: Sequence[ExtraCheck],
+    problems: Problems,
 ) -> Settings | None:
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
@@ -217,15 +123,14 @@ def _validate(
         return None
     if devices is None:
         return None
-    _check_cross_device(settings, problems)
-    for check in extra_checks:
+    for check in checks:
         for path, message in check(settings):
             problems.add(path, message)
     return settings
 
 
 def _validate_devices(
-    raw: Any, driver_models: DriverModels, problems: _Problems
+    raw: Any, driver_models: DriverModels, problems: Problems
 ) -> list[DeviceConfig] | None:
     """Each device by its driver's model; None when any of them is invalid."""
     if raw is None:
@@ -240,7 +145,7 @@ def _validate_devices(
     devices: list[DeviceConfig] = []
     ok = True
     for i, item in enumerate(raw):
-        where: Path_ = ("devices", i)
+        where: KeyPath = ("devices", i)
         if not isinstance(item, dict):
             problems.add(where, "a device must be a mapping with name, driver and fields")
             ok = False
@@ -262,69 +167,3 @@ def _validate_devices(
             problems.add_validation(where, exc.errors(include_url=False))
             ok = False
     return devices if ok else None
-
-
-def _check_cross_device(settings: Settings, problems: _Problems) -> None:
-    if settings.timeout is not None and settings.timeout >= settings.interval:
-        problems.add(
-            ("timeout",),
-            f"must be shorter than the interval ({settings.timeout:g}s >= "
-            f"{settings.interval:g}s): a cycle has to end before the next one starts",
-        )
-    names: dict[str, int] = {}
-    buses: dict[str, tuple[int, BusSpec]] = {}
-    addresses: dict[tuple[str, str], int] = {}
-    for i, device in enumerate(settings.devices):
-        if device.name in names:
-            problems.add(
-                ("devices", i, "name"),
-                f"device name {device.name!r} is already used by devices[{names[device.name]}]",
-            )
-        names.setdefault(device.name, i)
-        if device.timeout is not None and device.timeout >= settings.interval:
-            problems.add(
-                ("devices", i, "timeout"),
-                f"must be shorter than the interval ({device.timeout:g}s >= "
-                f"{settings.interval:g}s)",
-            )
-        for j, field in enumerate(device.fields):
-            for key in field.labels.keys() & device.labels.keys():
-                problems.add(
-                    ("devices", i, "fields", j, "labels", key),
-                    f"label {key!r} is also set on the device; set it in one place",
-                )
-        spec = device.bus()
-        if spec is None:
-            continue
-        first = buses.get(spec.key)
-        if first is None:
-            buses[spec.key] = (i, spec)
-        else:
-            j, other = first
-            if other.protocol != spec.protocol:
-                problems.add(
-                    ("devices", i),
-                    f"{spec.key} is used as {spec.protocol} here but as {other.protocol} by "
-                    f"devices[{j}] ({settings.devices[j].name}); one line speaks one protocol",
-                )
-            elif other.settings != spec.settings:
-                diff = ", ".join(
-                    f"{k}: {v!r} vs {dict(other.settings).get(k)!r}"
-                    for k, v in spec.settings
-                    if dict(other.settings).get(k) != v
-                )
-                problems.add(
-                    ("devices", i),
-                    f"line settings differ from devices[{j}] ({settings.devices[j].name}) "
-                    f"on the same {spec.key}: {diff}",
-                )
-        if spec.address is not None:
-            slot = (spec.key, spec.address)
-            if slot in addresses:
-                j = addresses[slot]
-                problems.add(
-                    ("devices", i),
-                    f"address {spec.address} on {spec.key} is already used by devices[{j}] "
-                    f"({settings.devices[j].name})",
-                )
-            addresses.setdefault(slot, i)

@@ -49,9 +49,29 @@ class Model(BaseModel):
 class FieldConfig(Model):
     """One value a device reads. Drivers subclass this with their own addressing keys."""
 
-    name: MetricName
-    unit: Unit | None = None
-    labels: Labels = Field(default_factory=dict)
+    name: MetricName = Field(
+        description=(
+            "The field's name: part of the metric name `<namespace>_<name>[_<unit>]` "
+            "and the key in the cycle JSON; [a-zA-Z_][a-zA-Z0-9_]*."
+        ),
+        examples=["supply_temperature"],
+    )
+    unit: Unit | None = Field(
+        None,
+        description=(
+            "The unit, appended to the metric name unless the name already ends with "
+            "it; prefer Prometheus base units (seconds, celsius, ratio, pascals, "
+            "joules, volts), which `sensorpoll check` suggests."
+        ),
+        examples=["celsius"],
+    )
+    labels: Labels = Field(
+        default_factory=dict,
+        description=(
+            "Extra labels on this field's series (names must not repeat the device's labels)."
+        ),
+        examples=[{"channel": "a"}],
+    )
 
     @property
     def kind(self) -> ValueKind:
@@ -76,11 +96,40 @@ class BusSpec:
 class DeviceConfig(Model):
     """Keys every device has. A driver's `config_model` subclasses this."""
 
-    name: DeviceName
-    driver: str
-    timeout: PositiveDuration | None = None  # None: the top-level default
-    labels: Labels = Field(default_factory=dict)
-    fields: tuple[FieldConfig, ...] = Field(min_length=1)
+    name: DeviceName = Field(
+        description=(
+            "The device's unique name: the `device` label and the key in the cycle "
+            "JSON; [a-zA-Z_][a-zA-Z0-9_-]*."
+        ),
+        examples=["chiller"],
+    )
+    driver: str = Field(
+        description=(
+            "Which driver reads the device: simulated, modbus, serial, or a "
+            "third-party one registered under the `sensorpoll.drivers` entry-point "
+            "group."
+        ),
+        examples=["modbus"],
+    )
+    timeout: PositiveDuration | None = Field(
+        None,
+        description=(
+            "This device's deadline per read (250ms, 2s, ...), overriding the "
+            "top-level `timeout`; must be shorter than the interval."
+        ),
+        examples=["500ms"],
+    )
+    labels: Labels = Field(
+        default_factory=dict,
+        description=(
+            "Labels on every series of this device, readings and health alike "
+            "(`device` and `reason` are reserved)."
+        ),
+        examples=[{"room": "b12"}],
+    )
+    fields: tuple[FieldConfig, ...] = Field(
+        min_length=1, description="The values the device reads each cycle."
+    )
 
     def bus(self) -> BusSpec | None:
         """The shared line this device is on, or None if it has a connection of its own."""
@@ -108,8 +157,23 @@ class DeviceConfig(Model):
 
 
 class HttpSettings(Model):
-    listen: str = DEFAULT_LISTEN
-    web_config: Path | None = None
+    listen: str = Field(
+        DEFAULT_LISTEN,
+        description=(
+            "Address of the HTTP server (/metrics, /api/v1/cycle, /healthz, the "
+            "status page) as HOST:PORT, IPv6 as [::1]:PORT; 0.0.0.0:9847 listens on "
+            "every interface."
+        ),
+        examples=["0.0.0.0:9847"],
+    )
+    web_config: Path | None = Field(
+        None,
+        description=(
+            "A Prometheus exporter-toolkit web config file for TLS and basic auth; "
+            "relative paths in it are relative to that file."
+        ),
+        examples=["/etc/sensorpoll/web.yml"],
+    )
 
     @field_validator("listen")
     @classmethod
@@ -132,12 +196,21 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class MetricsSettings(Model):
-    namespace: MetricName = "lab"
+    namespace: MetricName = Field(
+        "lab",
+        description="Prefix of every reading metric: `<namespace>_<field>[_<unit>]`.",
+        examples=["lab"],
+    )
 
 
 class JsonlSinkSettings(Model):
-    type: Literal["jsonl"]
-    path: Path
+    type: Literal["jsonl"] = Field(
+        description="`jsonl`: one line of cycle JSON per cycle appended to `path`."
+    )
+    path: Path = Field(
+        description="The file to append to; reopened on SIGHUP, so logrotate can move it.",
+        examples=["/var/lib/sensorpoll/readings.jsonl"],
+    )
 
     @property
     def label(self) -> str:
@@ -165,6 +238,14 @@ class MqttTlsSettings(Model):
         description="Accept any broker certificate and host name (testing only: "
         "anyone on the path can then read and fake the data).",
     )
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        # checked at load, so `check` and a reload catch it, not the first reconnect
+        if path is not None and not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        return path
 
     @model_validator(mode="after")
     def _key_with_cert(self) -> MqttTlsSettings:
@@ -226,7 +307,7 @@ class MqttSinkSettings(Model):
         default=None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="Name of the environment variable that holds the password (so it is "
-        "never in the config file); read at start and on reload. Needs `username`.",
+        "never in the config file); read each time the sink connects. Needs `username`.",
     )
     client_id: str | None = Field(
         default=None,
@@ -297,14 +378,45 @@ SinkSettings = Annotated[
 class Settings(Model):
     """The whole validated config file."""
 
-    interval: PositiveDuration = 1.0
-    timeout: Duration | None = None  # None: 80% of the interval
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    sinks: tuple[SinkSettings, ...] = ()
-    # auto: uvloop where it is installed (Linux, macOS), else asyncio's own loop
-    event_loop: EventLoopChoice = "auto"
-    devices: tuple[DeviceConfig, ...] = Field(min_length=1)
+    interval: PositiveDuration = Field(
+        1.0,
+        description=(
+            "The cycle period (250ms, 1s, 2m, or seconds): cycles start on a fixed "
+            "grid of it, without drift."
+        ),
+        examples=["1s"],
+    )
+    timeout: Duration | None = Field(
+        None,
+        description=(
+            "Default deadline of each device's read, shorter than the interval; "
+            "default: 80% of the interval."
+        ),
+        examples=["800ms"],
+    )
+    http: HttpSettings = Field(
+        default_factory=HttpSettings,
+        description="The HTTP server: where it listens, TLS and basic auth.",
+    )
+    metrics: MetricsSettings = Field(
+        default_factory=MetricsSettings, description="How reading metrics are named."
+    )
+    sinks: tuple[SinkSettings, ...] = Field((), description="Data logs written once per cycle.")
+    event_loop: EventLoopChoice = Field(
+        "auto",
+        description=(
+            "The asyncio event loop: auto (uvloop where it is installed, else asyncio's "
+            "own), uvloop or asyncio. `--event-loop` overrides it; read at start."
+        ),
+        examples=["asyncio"],
+    )
+    devices: tuple[DeviceConfig, ...] = Field(
+        min_length=1,
+        description=(
+            "The devices to poll, each with its `driver`; read concurrently every "
+            "cycle, reported in this order."
+        ),
+    )
 
     @field_validator("event_loop")
     @classmethod

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-Path_ = tuple[str | int, ...]
+from sensorpoll.config.errors import KeyPath
+
 _ENV = re.compile(r"\$(\$)?\{([^}]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
@@ -38,24 +39,34 @@ def _parser(text: str) -> Any:
     return _PyParser(text)  # pragma: no cover
 
 
+_YAML = "tag:yaml.org,2002:"
+_BOOL, _TIMESTAMP = _YAML + "bool", _YAML + "timestamp"
+# What a config holds: strings, numbers, true/false, null, lists and mappings. Other tags
+# (!!timestamp, !!binary, !!set, a custom !thing) would hand the validation objects it cannot
+# describe, so they are refused by name.
+_SCALAR_TAGS = frozenset(_YAML + name for name in ("str", "int", "float", "bool", "null"))
+_BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+
+
 class Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: only true/false, so `on`, `off`, `yes`, `no` (a
-    field named `on`, a parity of `no`) stay strings, as a reader of the file expects."""
+    field named `on`, a parity of `no`) stay strings, as a reader of the file expects; and no
+    implicit dates: `2026-03-01` is the string a label value or a command means."""
 
 
 Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _TIMESTAMP)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
+Loader.add_implicit_resolver(_BOOL, _BOOL_TEXT, list("tTfF"))
+
+
+def _shown(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
 
 
 class YamlProblem(Exception):
-    def __init__(self, line: int | None, path: Path_, message: str) -> None:
+    def __init__(self, line: int | None, path: KeyPath, message: str) -> None:
         super().__init__(message)
         self.line, self.path, self.message = line, path, message
 
@@ -85,7 +96,7 @@ class _Builder:
     def __init__(self, text: str, env: Mapping[str, str], want_lines: bool) -> None:
         self.parser = _parser(text)
         self.env = env
-        self.lines: dict[Path_, int] | None = {} if want_lines else None
+        self.lines: dict[KeyPath, int] | None = {} if want_lines else None
         self.problems: list[YamlProblem] = []
         self.anchors: dict[str, Any] = {}
         self._scalars = Loader("")  # resolves and constructs scalars with our resolver
@@ -104,11 +115,11 @@ class _Builder:
             raise YamlProblem(line, (), "only one YAML document is allowed in a config")
         return data
 
-    def _mark(self, path: Path_, event: Any) -> None:
+    def _mark(self, path: KeyPath, event: Any) -> None:
         if self.lines is not None:
             self.lines.setdefault(path, _line(event))
 
-    def node(self, path: Path_) -> Any:
+    def node(self, path: KeyPath) -> Any:
         event: Any = self.parser.get_event()  # C and Python parsers' events, typed alike
         self._mark(path, event)
         if isinstance(event, yaml.AliasEvent):
@@ -134,9 +145,9 @@ class _Builder:
             self.anchors[event.anchor] = value
         return value
 
-    def _check_tag(self, event: Any, default: str, path: Path_) -> None:
+    def _check_tag(self, event: Any, default: str, path: KeyPath) -> None:
         if event.tag not in (None, "!", default):
-            raise YamlProblem(_line(event), path, f"unsupported tag {event.tag}")
+            raise YamlProblem(_line(event), path, _unsupported(event.tag))
 
     def _resolve(self, event: Any) -> str:
         tag: str = self._scalars.resolve(  # type: ignore[no-untyped-call]
@@ -144,10 +155,14 @@ class _Builder:
         )
         return tag
 
-    def scalar(self, event: Any, path: Path_) -> Any:
+    def scalar(self, event: Any, path: KeyPath) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
             tag = self._resolve(event)
+        elif tag not in _SCALAR_TAGS:
+            raise YamlProblem(_line(event), path, _unsupported(tag))
+        elif tag == _BOOL and not _BOOL_TEXT.match(event.value):
+            raise YamlProblem(_line(event), path, f"!!bool {event.value!r}: only true or false")
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             value = self._scalars.construct_object(node, deep=True)
@@ -162,7 +177,7 @@ class _Builder:
                 self.problems.append(YamlProblem(_line(event), path, str(exc)))
         return value
 
-    def mapping(self, path: Path_) -> dict[str, Any]:
+    def mapping(self, path: KeyPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         merged: list[Any] = []
         while not self.parser.check_event(yaml.MappingEndEvent):
@@ -201,9 +216,16 @@ class _Builder:
         return result
 
 
+def _unsupported(tag: str) -> str:
+    return (
+        f"unsupported tag {_shown(tag)}: a config holds strings, numbers, true/false, null, "
+        "lists and mappings"
+    )
+
+
 def load_yaml(
     text: str, env: Mapping[str, str] | None = None, *, lines: bool = False
-) -> tuple[Any, dict[Path_, int]]:
+) -> tuple[Any, dict[KeyPath, int]]:
     """Parse `text`; return the data and, if `lines`, the 1-based line of every path in it.
 
     Raises YamlProblem for syntax errors, or an ExceptionGroup of them for duplicate keys and

@@ -25,14 +25,20 @@ def make_driver(config: DeviceConfig, buses: Buses) -> Driver[DeviceConfig]:
     return driver_class(config.driver)(config, buses)
 
 
-class Poller:
-    """Every device's poller, built from settings and rebuilt in place on reload."""
+class Devices:
+    """Every configured device's poller, built from settings and rebuilt in place on reload."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.buses = Buses()
+        shared = _shared_lines(settings)
         self.pollers: list[DevicePoller] = [
-            DevicePoller(make_driver(d, self.buses), settings.deadline(d), settings.interval)
+            DevicePoller(
+                make_driver(d, self.buses),
+                settings.deadline(d),
+                settings.interval,
+                shared=d.name in shared,
+            )
             for d in settings.devices
         ]
         self.number = 0
@@ -59,15 +65,22 @@ class Poller:
         old = {p.name: p for p in self.pollers}
         pollers: list[DevicePoller] = []
         fresh: list[DevicePoller] = []
+        shared = _shared_lines(settings)
         for device in settings.devices:
             kept = old.get(device.name)
             if kept is not None and kept.config == device:
                 del old[device.name]
                 kept.deadline, kept.interval = settings.deadline(device), settings.interval
+                kept.shared = device.name in shared
                 pollers.append(kept)
             else:
                 driver = make_driver(device, self.buses)
-                poller = DevicePoller(driver, settings.deadline(device), settings.interval)
+                poller = DevicePoller(
+                    driver,
+                    settings.deadline(device),
+                    settings.interval,
+                    shared=device.name in shared,
+                )
                 pollers.append(poller)
                 fresh.append(poller)
         # Everything that can refuse the new settings has run: from here the swap completes.
@@ -84,6 +97,16 @@ class Poller:
     async def aclose(self) -> None:
         await asyncio.gather(*(_close(p.driver) for p in self.pollers))
         await self.buses.aclose()
+
+
+def _shared_lines(settings: Settings) -> set[str]:
+    """The devices that share their line (a serial port, a gateway) with another device."""
+    by_line: dict[str, list[str]] = {}
+    for device in settings.devices:
+        spec = device.bus()
+        if spec is not None:
+            by_line.setdefault(spec.key, []).append(device.name)
+    return {name for names in by_line.values() if len(names) > 1 for name in names}
 
 
 async def _open_all(pollers: Sequence[DevicePoller]) -> None:

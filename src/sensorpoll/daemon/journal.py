@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
+ERR_PREFIX = "<3>"  # a line journald stores at priority err
 
 
 def stderr_is_journal(env: Mapping[str, str] | None = None, fd: int | None = None) -> bool:

@@ -72,17 +72,17 @@ class Notifier:
 
     @property
     def next_ping(self) -> float:
-        """time.monotonic() at which the next watchdog ping is due; inf when the watchdog is off.
-        The poll loop wakes up by then wherever it is waiting."""
+        """When the next watchdog ping is due, on the clock `watchdog` is given; inf when the
+        watchdog is off. The poll loop wakes up by then wherever it is waiting."""
         if self.watchdog_interval is None:
             return math.inf
         return self._last_ping + self.watchdog_interval
 
-    def watchdog(self) -> None:
-        """Ping the watchdog if it is on and the next ping is (nearly) due."""
+    def watchdog(self, now: float) -> None:
+        """Ping the watchdog if it is on and the next ping is (nearly) due; `now` is the poll
+        loop's clock (the event loop's time), which `next_ping` then follows."""
         if self.watchdog_interval is None:
             return
-        now = time.monotonic()
         if now - self._last_ping >= self.watchdog_interval * EARLY_PING:
             self._last_ping = now
             self.send("WATCHDOG=1")

@@ -20,6 +20,13 @@ log = logging.getLogger("sensorpoll.poll")
 
 BACKOFF_AFTER = 3  # consecutive failures read every cycle before backoff starts
 BACKOFF_MAX = 30.0  # seconds between attempts at most, for a device that stays down
+# A failed read costs its neighbours bus time only when it waited for an answer on a line it
+# shares: a timeout there backs off up to SHARED_BACKOFF_CYCLES intervals. Any other failure
+# (connection refused, an error answer, a device alone on its line) is cheap to retry and is
+# retried at least every CHEAP_RETRY_CYCLES intervals, so a device is back within two cycles
+# of its slave.
+SHARED_BACKOFF_CYCLES = 8
+CHEAP_RETRY_CYCLES = 2
 STUCK_GRACE = 0.05  # how long past its deadline a read that ignores cancellation may run
 
 
@@ -42,10 +49,18 @@ def classify(exc: BaseException) -> tuple[str, str]:
 class DevicePoller:
     """Reads one device once per cycle and remembers its health between cycles."""
 
-    def __init__(self, driver: Driver[DeviceConfig], deadline: float, interval: float) -> None:
+    def __init__(
+        self,
+        driver: Driver[DeviceConfig],
+        deadline: float,
+        interval: float,
+        *,
+        shared: bool = False,
+    ) -> None:
         self.driver = driver
         self.deadline = deadline
         self.interval = interval
+        self.shared = shared  # on a line other devices use too (see SHARED_BACKOFF_CYCLES)
         self.name = driver.config.name
         self._fields = tuple(f.name for f in driver.config.fields)
         self.task_name = f"read:{self.name}"
@@ -149,7 +164,10 @@ class DevicePoller:
         self._failures += 1
         self._last = (reason, detail)
         if self._failures >= BACKOFF_AFTER:
-            delay = min(self.interval * 2 ** (self._failures - BACKOFF_AFTER), BACKOFF_MAX)
+            costly = self.shared and reason == "timeout"
+            cycles = SHARED_BACKOFF_CYCLES if costly else CHEAP_RETRY_CYCLES
+            doubled = 2 ** min(self._failures - BACKOFF_AFTER, 30)  # a float overflows past ~1000
+            delay = min(self.interval * doubled, self.interval * cycles, BACKOFF_MAX)
             # minus half an interval: "due" is tested at grid points, which jitter a little
             self._next_attempt = start + max(delay, self.interval) - self.interval / 2
         if self._up is not False:
@@ -165,7 +183,8 @@ class DevicePoller:
         self._stuck = task
         task.add_done_callback(self._unstick)
         log.error("device %s: read ignored cancellation; skipping it until it ends", self.name)
-        return self._failed("timeout", "read ignored cancellation", duration, time.monotonic())
+        now = asyncio.get_running_loop().time()
+        return self._failed("timeout", "read ignored cancellation", duration, now)
 
     def _unstick(self, task: asyncio.Task[DeviceResult]) -> None:
         self._stuck = None

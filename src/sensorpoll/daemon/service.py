@@ -10,17 +10,15 @@ import gc
 import logging
 import math
 import signal
-import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import EventLoopChoice, Settings
 from sensorpoll.daemon.cycle import Cycle
-
-# Poller is re-exported: `sensorpoll once` and tests import it from here.
-from sensorpoll.daemon.devices import Poller as Poller
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.daemon.eventloop import loop_factory, loop_name
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.notify import Notifier
 from sensorpoll.daemon.poller import STUCK_GRACE
 from sensorpoll.daemon.schedule import Grid
@@ -60,20 +58,22 @@ class Daemon:
         publishers: Sequence[Publisher],
         reload_settings: Callable[[], Settings],
         notifier: Notifier | None = None,
+        last_reload: LastReload | None = None,
     ) -> None:
-        self.poller = Poller(settings)
+        self.devices = Devices(settings)
         self.publishers = list(publishers)
         self._reload_settings = reload_settings
         self.notifier = notifier or Notifier()
+        self.last_reload = last_reload or LastReload.at_start()
         self._stop = asyncio.Event()
-        self._stop_requested_at: float | None = None  # time.monotonic() of the first request
+        self._stop_requested_at: float | None = None  # loop time of the first request
         self._reload_requested = False
         self._wake = asyncio.Event()
         self.grid: Grid | None = None
 
     def stop(self) -> None:
         if self._stop_requested_at is None:
-            self._stop_requested_at = time.monotonic()
+            self._stop_requested_at = asyncio.get_running_loop().time()
         self._stop.set()
         self._wake.set()
 
@@ -104,12 +104,12 @@ class Daemon:
                 except OSError as exc:
                     raise StartupError(f"{type(publisher).__name__}: {exc}") from exc
                 started.append(publisher)
-            await self.poller.open()
+            await self.devices.open()
             # Startup objects live for the daemon's life: keep them out of GC scans, which
             # otherwise add milliseconds of jitter to cycle starts with thousands of devices.
             gc.collect()
             gc.freeze()
-            settings = self.poller.settings
+            settings = self.devices.settings
             self.grid = Grid.aligned(settings.interval, loop.time())
             self.notifier.ready(f"{len(settings.devices)} devices, polling")
             log.info("polling %s every %gs", _devices(len(settings.devices)), settings.interval)
@@ -135,58 +135,31 @@ class Daemon:
             await self._shutdown(started)
 
     async def _sleep_until_next_point(self) -> None:
-        """Sleep until the next grid point, pinging the watchdog on time meanwhile; a stop or
-        reload request wakes it early."""
+        """Sleep until the next grid point; a stop or reload request wakes it early."""
         assert self.grid is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            self.notifier.watchdog()  # from the poll loop itself: a wedged loop stops pinging
-            delay = self.grid.next_point - loop.time()
-            if delay <= 0 or self._stop.is_set() or self._reload_requested:
-                return
-            until_ping = self.notifier.next_ping - time.monotonic()
-            if delay <= until_ping:  # the grid point comes first: wake on it precisely
-                await self._wait_woken(self.grid.wait())
-                return
-            await self._wait_woken(asyncio.sleep(max(0.0, until_ping)))
-            if self._wake.is_set():
-                return
-
-    async def _wait_woken(self, sleep: Coroutine[Any, Any, None]) -> None:
-        """Run `sleep`, but return at once when a stop or reload is requested."""
+        if self._stop.is_set() or self._reload_requested:
+            return
         self._wake.clear()
-        loop = asyncio.get_running_loop()
-        sleeper = loop.create_task(sleep)
-        waker = loop.create_task(self._wake.wait())
-        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sleeper, waker):
-            task.cancel()
-        await asyncio.gather(sleeper, waker, return_exceptions=True)
+        sleeper = asyncio.create_task(self.grid.wait(), name="grid-wait")
+        try:
+            await self._wait_feeding_watchdog(sleeper, self._wake, feed_until=math.inf)
+        finally:
+            sleeper.cancel()
+            await asyncio.gather(sleeper, return_exceptions=True)
 
     async def _poll(self) -> Cycle | None:
         """One cycle, the watchdog fed while it runs. On a stop request the cycle gets until
         half the shutdown grace to finish, then is cancelled: None."""
         assert self.grid is not None
-        cycle_task = asyncio.create_task(self.poller.cycle(self.grid.overruns), name="cycle")
+        loop = asyncio.get_running_loop()
+        cycle_task = loop.create_task(self.devices.cycle(self.grid.overruns), name="cycle")
         # A cycle ends by itself within its slowest deadline (poll_cycle's backstop). Past that
         # (and a margin) the loop is wedged: stop feeding the watchdog so systemd restarts us.
-        feed_until = time.monotonic() + self.poller.longest_cycle + WEDGED_MARGIN
-        stop_task = asyncio.create_task(self._stop.wait(), name="stop-wait")
-        try:
-            while not cycle_task.done() and not self._stop.is_set():
-                timeout: float | None = None  # wedged, or no watchdog: just wait
-                if time.monotonic() < feed_until:
-                    self.notifier.watchdog()
-                    if self.notifier.next_ping < math.inf:
-                        timeout = max(0.0, self.notifier.next_ping - time.monotonic())
-                await asyncio.wait(
-                    {cycle_task, stop_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-        finally:
-            stop_task.cancel()
+        feed_until = loop.time() + self.devices.longest_cycle + WEDGED_MARGIN
+        await self._wait_feeding_watchdog(cycle_task, self._stop, feed_until=feed_until)
         if not cycle_task.done():  # stopping: the cycle gets part of the grace, no more
             assert self._stop_requested_at is not None
-            left = self._stop_requested_at + SHUTDOWN_GRACE / 2 - time.monotonic()
+            left = self._stop_requested_at + SHUTDOWN_GRACE / 2 - loop.time()
             await asyncio.wait({cycle_task}, timeout=max(0.0, left))
         if not cycle_task.done():
             log.info("stopping: cancelling the cycle in progress")
@@ -194,6 +167,29 @@ class Daemon:
             await asyncio.wait({cycle_task})  # poll_cycle cancels its reads and returns at once
             return None
         return cycle_task.result()
+
+    async def _wait_feeding_watchdog(
+        self, work: asyncio.Task[Any], interrupt: asyncio.Event, *, feed_until: float
+    ) -> None:
+        """Wait until `work` is done or `interrupt` is set, pinging the watchdog on time meanwhile
+        as long as the loop clock is before `feed_until`. The one place the watchdog is fed:
+        from the poll loop itself, so a wedged loop stops pinging."""
+        loop = asyncio.get_running_loop()
+        interrupted = loop.create_task(interrupt.wait(), name="interrupt-wait")
+        try:
+            while not work.done() and not interrupt.is_set():
+                timeout: float | None = None  # wedged, or no watchdog: just wait
+                now = loop.time()
+                if now < feed_until:
+                    self.notifier.watchdog(now)
+                    if self.notifier.next_ping < math.inf:
+                        timeout = max(0.0, min(self.notifier.next_ping, feed_until) - now)
+                await asyncio.wait(
+                    {work, interrupted}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+        finally:
+            interrupted.cancel()
+            await asyncio.gather(interrupted, return_exceptions=True)
 
     def _publish(self, cycle: Cycle) -> None:
         for publisher in self.publishers:
@@ -208,11 +204,12 @@ class Daemon:
         (sinks flush and close their files, HTTP stops listening)."""
         self.notifier.stopping()
         log.info("stopping")
-        since = self._stop_requested_at if self._stop_requested_at is not None else time.monotonic()
-        budget = max(since + SHUTDOWN_GRACE - time.monotonic(), MIN_CLOSE_TIME)
+        now = asyncio.get_running_loop().time()
+        since = self._stop_requested_at if self._stop_requested_at is not None else now
+        budget = max(since + SHUTDOWN_GRACE - now, MIN_CLOSE_TIME)
         try:
             async with asyncio.timeout(budget):
-                await self.poller.aclose()
+                await self.devices.aclose()
         except TimeoutError:
             log.warning("closing devices took longer than %.1fs; leaving them", budget)
         except Exception:  # the sinks still get closed, and the exit stays clean
@@ -236,18 +233,23 @@ class Daemon:
             settings = self._reload_settings()
         except ConfigError as exc:
             log.error("reload refused, still running the previous config:\n%s", exc)
+            self.last_reload.failed()
         except Exception:  # whatever goes wrong reading the new config, the old one keeps polling
             log.exception("reload refused, still running the previous config")
+            self.last_reload.failed()
         else:
             try:
                 await self._apply(settings)
-            except Exception:  # a driver refusing its config: Poller.apply built nothing yet
+            except Exception:  # a driver refusing its config: Devices.apply built nothing yet
                 log.exception("reload failed, still running the previous config")
+                self.last_reload.failed()
+            else:
+                self.last_reload.succeeded()
         self.notifier.ready()
 
     async def _apply(self, settings: Settings) -> None:
         assert self.grid is not None
-        await self.poller.apply(settings)
+        await self.devices.apply(settings)
         for publisher in self.publishers:
             try:
                 await publisher.reconfigure(settings)

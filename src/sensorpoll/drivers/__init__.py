@@ -1,6 +1,6 @@
 """Device drivers: each reads one device; typed errors carry a short reason (flow stage 2)."""
 
-from sensorpoll.drivers.base import Driver, Value
+from sensorpoll.drivers.base import Driver, ReportWarning, Value
 from sensorpoll.drivers.bus import Bus, Buses
 from sensorpoll.drivers.errors import (
     DeviceConnectionError,
@@ -21,5 +21,6 @@ __all__ = [
     "Driver",
     "ParseError",
     "ProtocolError",
+    "ReportWarning",
     "Value",
 ]

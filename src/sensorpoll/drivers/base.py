@@ -19,6 +19,11 @@ Value = float | int | bool | str
 ConfigT = TypeVar("ConfigT", bound=DeviceConfig)
 
 
+class ReportWarning(str):
+    """A `check_report` line that needs the user's attention: `sensorpoll check` shows it as a
+    warning and counts it. Any other line is plain information."""
+
+
 class Driver(abc.ABC, Generic[ConfigT]):
     """One configured device. The loop owns deadlines, ordering and error classification."""
 
@@ -46,10 +51,8 @@ class Driver(abc.ABC, Generic[ConfigT]):
 
     @classmethod
     def check_report(cls, devices: list[ConfigT], settings: Settings) -> list[str]:
-        """Lines `sensorpoll check` prints for this driver's devices (request plans, bus load).
-
-        A line starting with "warning:" is shown as a warning.
-        """
+        """Lines `sensorpoll check` prints for this driver's devices (request plans, bus load);
+        a `ReportWarning` among them is shown and counted as a warning."""
         return []
 
     @classmethod

@@ -47,6 +47,13 @@ def _entry_points() -> dict[str, EntryPoint]:
     return found
 
 
+def rescan() -> None:
+    """Forget the drivers found so far: entry points are read once per process, so a package
+    installed (or put on sys.path) since is only seen after this."""
+    _entry_points.cache_clear()
+    driver_class.cache_clear()
+
+
 def names() -> list[str]:
     """Every driver name: built-ins, then third-party ones."""
     return [*BUILTIN, *sorted(n for n in _entry_points() if n not in BUILTIN)]
@@ -76,3 +83,15 @@ def driver_class(name: str) -> type[Driver[DeviceConfig]]:
 def config_model(name: str) -> type[DeviceConfig]:
     """The config model that validates a `driver: name` device section."""
     return driver_class(name).config_model
+
+
+def config_models() -> list[type[DeviceConfig]]:
+    """The config model of every driver that loads; one that does not is logged and left out
+    (`sensorpoll schema` still describes the others)."""
+    models = []
+    for name in names():
+        try:
+            models.append(config_model(name))
+        except LookupError as exc:
+            log.warning("%s", exc)
+    return models

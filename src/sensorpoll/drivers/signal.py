@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from typing import Literal, Self
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from sensorpoll.config.schema import Model
 from sensorpoll.config.types import PositiveDuration
@@ -24,11 +24,25 @@ SignalValue = float | bool | str
 class Signal(Model):
     """A made-up value: a constant, or a waveform between min and max."""
 
-    value: SignalValue | None = None
-    waveform: Waveform | None = None
-    min: float = 0.0
-    max: float = 1.0
-    period: PositiveDuration = 60.0
+    value: SignalValue | None = Field(
+        None,
+        description="A constant: a number, true/false, or a text (give this or `waveform`).",
+        examples=[21.5],
+    )
+    waveform: Waveform | None = Field(
+        None,
+        description=(
+            "A made-up signal between `min` and `max` over wall-clock time: sine, "
+            "ramp (sawtooth), square, or random_walk (steps of ~2% of the range) "
+            "(give this or `value`)."
+        ),
+        examples=["sine"],
+    )
+    min: float = Field(0.0, description="The waveform's lowest value.")
+    max: float = Field(1.0, description="The waveform's highest value.")
+    period: PositiveDuration = Field(
+        60.0, description="The waveform's period (not used by random_walk).", examples=["60s"]
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:

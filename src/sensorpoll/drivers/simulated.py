@@ -23,8 +23,8 @@ from sensorpoll.drivers.signal import Signal, signal_source
 
 
 class LatencyRange(Model):
-    min: Duration
-    max: Duration
+    min: Duration = Field(description="The shortest a read takes.", examples=["10ms"])
+    max: Duration = Field(description="The longest a read takes.", examples=["50ms"])
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -34,10 +34,39 @@ class LatencyRange(Model):
 
 
 class Faults(Model):
-    error_rate: float = Field(0.0, ge=0.0, le=1.0)
-    timeout_rate: float = Field(0.0, ge=0.0, le=1.0)  # a timed-out read hangs until cancelled
-    error_reason: str = Field("io", pattern=r"^[a-z_][a-z0-9_:]*$")
-    seed: int | None = None  # None: derived from the device name, so runs repeat
+    error_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of reads that fail with `error_reason`, 0 to 1.",
+        examples=[0.05],
+    )
+    timeout_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of reads that hang until the deadline cancels them (a `timeout`), 0 to 1."
+        ),
+        examples=[0.01],
+    )
+    error_reason: str = Field(
+        "io",
+        pattern=r"^[a-z_][a-z0-9_:]*$",
+        description=(
+            "The reason a failed read reports (the `reason` label of "
+            "sensorpoll_device_errors_total)."
+        ),
+        examples=["crc"],
+    )
+    seed: int | None = Field(
+        None,
+        description=(
+            "Seed of the random faults, latencies and random walks; default: derived "
+            "from the device name, so runs repeat."
+        ),
+        examples=[1],
+    )
 
 
 class SimulatedField(FieldConfig, Signal):
@@ -51,10 +80,26 @@ class SimulatedField(FieldConfig, Signal):
 
 
 class SimulatedConfig(DeviceConfig):
-    driver: Literal["simulated"] = "simulated"
-    latency: Duration | LatencyRange = 0.0
-    faults: Faults = Field(default_factory=Faults)
-    fields: tuple[SimulatedField, ...] = Field(min_length=1)
+    driver: Literal["simulated"] = Field(
+        "simulated",
+        description=(
+            "`simulated`: made-up values with configurable latency and faults, no hardware needed."
+        ),
+    )
+    latency: Duration | LatencyRange = Field(
+        0.0,
+        description=(
+            "How long each read takes: a duration, or `{min, max}` for a random one in that range."
+        ),
+        examples=["20ms"],
+    )
+    faults: Faults = Field(
+        default_factory=Faults, description="Injected failures: errors and hangs at given rates."
+    )
+    fields: tuple[SimulatedField, ...] = Field(
+        min_length=1,
+        description="The values the device makes up: each a constant `value` or a `waveform`.",
+    )
 
 
 class SimulatedDriver(Driver[SimulatedConfig]):

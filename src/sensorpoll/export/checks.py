@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sensorpoll.config.errors import KeyPath
 from sensorpoll.config.loader import ExtraCheck
 from sensorpoll.config.schema import DeviceConfig, FieldConfig, Settings
-from sensorpoll.config.yamlmarks import Path_
 
 DAEMON_PREFIX = "sensorpoll_"
 INFO_SUFFIX = "_info"
@@ -35,7 +35,9 @@ def label_names(device: DeviceConfig, field: FieldConfig) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class _First:
+class _FirstField:
+    """The field that first made a metric family: the one every later field must agree with."""
+
     device: int
     field: int
     unit: str | None
@@ -47,23 +49,36 @@ class _First:
         return f"devices[{self.device}].fields[{self.field}]"
 
 
-def _metric_clashes(settings: Settings) -> Iterable[tuple[Path_, str]]:
-    seen: dict[str, _First] = {}
+def _reserved_owner(namespace: str, name: str) -> str | None:
+    """Whose metric `name` would be, if not a reading's: sensorpoll's, or prometheus_client's
+    process and Python collectors'."""
+    if namespace == "sensorpoll" and name.startswith(DAEMON_PREFIX):
+        return "sensorpoll's own metrics"
+    if namespace == "process":
+        return "the process metrics (process_*)"
+    if name == "python_info":
+        return "the python_info metric"
+    return None
+
+
+def _metric_clashes(settings: Settings) -> Iterable[tuple[KeyPath, str]]:
+    seen: dict[str, _FirstField] = {}
     namespace = settings.metrics.namespace
     for i, device in enumerate(settings.devices):
         for j, field in enumerate(device.fields):
-            here: Path_ = ("devices", i, "fields", j)
+            here: KeyPath = ("devices", i, "fields", j)
             name = sample_name(namespace, field)
             labels = label_names(device, field)
-            if name.startswith(DAEMON_PREFIX) and namespace == "sensorpoll":
+            owner = _reserved_owner(namespace, name)
+            if owner is not None:
                 yield (
                     (*here, "name"),
-                    f"metric {name} would collide with sensorpoll's own metrics; "
-                    "set metrics.namespace to something other than 'sensorpoll'",
+                    f"metric {name} would collide with {owner}; "
+                    f"set metrics.namespace to something other than {namespace!r}",
                 )
             if field.kind == "string":
                 yield from _text_label_clash(here, device, field)
-            first = seen.setdefault(name, _First(i, j, field.unit, field.kind, labels))
+            first = seen.setdefault(name, _FirstField(i, j, field.unit, field.kind, labels))
             if (first.device, first.field) == (i, j):
                 continue
             if first.kind != field.kind:
@@ -88,8 +103,8 @@ def _metric_clashes(settings: Settings) -> Iterable[tuple[Path_, str]]:
 
 
 def _text_label_clash(
-    here: Path_, device: DeviceConfig, field: FieldConfig
-) -> Iterable[tuple[Path_, str]]:
+    here: KeyPath, device: DeviceConfig, field: FieldConfig
+) -> Iterable[tuple[KeyPath, str]]:
     # A string field's text goes into a label named after the field.
     if field.name.startswith("__"):
         yield (

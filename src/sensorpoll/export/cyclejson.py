@@ -1,4 +1,6 @@
-"""The cycle JSON of PRODUCT.md: `once --format json`, each jsonl line, `/api/v1/cycle`."""
+"""The cycle JSON (docs/export.md): `once --format json`, each jsonl line, `/api/v1/cycle`.
+
+A pure function of a finished `Cycle`, like everything in export."""
 
 from __future__ import annotations
 

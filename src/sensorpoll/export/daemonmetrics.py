@@ -1,4 +1,5 @@
-"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration, build.
+"""sensorpoll's own metrics: device health, errors by reason, cycles and their duration, build,
+the outcome of the latest config reload.
 
 Counters outlive a cycle, so `DaemonHistory` accumulates them as cycles are published; the
 rendering is a function of that history and the latest cycle (or of the config alone, before
@@ -14,13 +15,14 @@ from importlib.metadata import PackageNotFoundError, version
 from sensorpoll import __version__
 from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers.registry import driver_class
 from sensorpoll.export.readings import FamilyText
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
-    format_value,
-    format_values,
+    format_sample_value,
+    format_sample_values,
     labels_text,
 )
 
@@ -151,7 +153,7 @@ def _gauge_lines(name: str, series: list[tuple[bytes, float | int]]) -> bytes:
     parts[0:-1:4] = [head] * len(series)
     parts[1:-1:4] = [labels for labels, _ in series]
     parts[2:-1:4] = [b"} "] * len(series)
-    parts[3:-1:4] = format_values([value for _, value in series])
+    parts[3:-1:4] = format_sample_values([value for _, value in series])
     parts[-1] = b"\n"
     return b"".join(parts)
 
@@ -192,7 +194,7 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
         ),
         _counter(
             "sensorpoll_device_errors_total",
-            "Failed reads of the device, by short reason (timeout, connection, crc, ...).",
+            "Failed reads of the device, by short reason (timeout, connection, protocol, ...).",
             errors + b"\n" if errors else b"",
         ),
         _family(
@@ -222,13 +224,33 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
     return [f for f in families if f.samples]
 
 
+def render_reload_metrics(last_reload: LastReload) -> list[FamilyText]:
+    """Always both families, under Prometheus's own names for the same facts."""
+    successful = "sensorpoll_config_last_reload_successful"
+    timestamp = "sensorpoll_config_last_reload_success_timestamp_seconds"
+    return [
+        _family(
+            successful,
+            "gauge",
+            "1 if the latest config load (the start or a reload) was applied, 0 if refused.",
+            f"\n{successful} {int(last_reload.successful)}\n".encode(),
+        ),
+        _family(
+            timestamp,
+            "gauge",
+            "When a config was last applied (the start or a reload), seconds since the epoch.",
+            f"\n{timestamp} {format_sample_value(last_reload.success_timestamp)}\n".encode(),
+        ),
+    ]
+
+
 def _histogram_samples(name: str, history: DaemonHistory) -> bytes:
     lines, cumulative = [], 0
-    bounds = [*(format_value(b) for b in CYCLE_BUCKETS), "+Inf"]
+    bounds = [*(format_sample_value(b) for b in CYCLE_BUCKETS), "+Inf"]
     for bound, count in zip(bounds, history.bucket_counts, strict=True):
         cumulative += count
         lines.append(f'\n{name}_bucket{{le="{bound}"}} {cumulative}')
-    lines.append(f"\n{name}_sum {format_value(history.duration_sum)}")
+    lines.append(f"\n{name}_sum {format_sample_value(history.duration_sum)}")
     lines.append(f"\n{name}_count {history.cycles_observed}\n")
     return "".join(lines).encode()
 

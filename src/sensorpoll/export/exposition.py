@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sensorpoll.daemon.cycle import Cycle
-from sensorpoll.export.daemonmetrics import DaemonHistory, render_daemon_metrics
+from sensorpoll.daemon.lastreload import LastReload
+from sensorpoll.export.daemonmetrics import (
+    DaemonHistory,
+    render_daemon_metrics,
+    render_reload_metrics,
+)
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import FamilyText, ReadingPlan
 from sensorpoll.export.textformat import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
@@ -67,11 +72,28 @@ def render_exposition(
     history: DaemonHistory,
     process: ProcessMetrics | None = None,
     extra: Sequence[FamilyText] = (),
+    last_reload: LastReload | None = None,
 ) -> Exposition:
     """Readings of the devices that succeeded, then sensorpoll's own metrics, then `extra`
-    (the sinks' metrics), then the process's. Without a cycle (none has completed yet):
-    sensorpoll's, the sinks' and the process's only."""
+    (the sinks' metrics), then the last reload's, then the process's. Without a cycle (none
+    has completed yet): all but the readings."""
     readings = plan.render(cycle) if cycle is not None else []
-    families = (*readings, *render_daemon_metrics(cycle, history), *extra)
+    reload = render_reload_metrics(last_reload) if last_reload is not None else []
+    families = (*readings, *render_daemon_metrics(cycle, history), *extra, *reload)
+    return _exposition(cycle.number if cycle is not None else 0, families, process)
+
+
+def with_reload_metrics(exposition: Exposition, last_reload: LastReload) -> Exposition:
+    """The same cycle's exposition with the reload metrics of now, in place of those it was
+    rendered with: a reload's outcome is served at once, not from the next cycle on (which
+    may be an hour away)."""
+    reload = render_reload_metrics(last_reload)
+    kept = exposition.families[: -len(reload)]
+    return _exposition(exposition.cycle, (*kept, *reload), exposition.process)
+
+
+def _exposition(
+    cycle: int, families: tuple[FamilyText, ...], process: ProcessMetrics | None
+) -> Exposition:
     text = b"".join([part for f in families for part in (f.text_header, f.samples)])
-    return Exposition(cycle.number if cycle is not None else 0, families, text, process)
+    return Exposition(cycle, families, text, process)

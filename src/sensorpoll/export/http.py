@@ -17,15 +17,17 @@ from aiohttp import web
 from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.schema import Settings, parse_listen
 from sensorpoll.daemon.cycle import Cycle
+from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.basicauth import BasicAuth
 from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
-from sensorpoll.export.exposition import Exposition, render_exposition
+from sensorpoll.export.exposition import Exposition, render_exposition, with_reload_metrics
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
 from sensorpoll.export.sinkmetrics import SinkStats, render_sink_metrics
-from sensorpoll.export.statuspage import render_status_page
+from sensorpoll.export.statuspage import status_page_parts
+from sensorpoll.export.trends import Trends
 from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class HttpExporter:
         settings: Settings,
         listen: str | None = None,
         sink_stats: Callable[[], Sequence[SinkStats]] = tuple,
+        last_reload: LastReload | None = None,
     ) -> None:
         self.settings = settings
         self._sink_stats = sink_stats  # the sinks' counters, exported with each cycle
@@ -72,6 +75,9 @@ class HttpExporter:
         self._plan = ReadingPlan(settings)
         self._history = DaemonHistory(settings)
         self._process = ProcessMetrics()
+        self._trends = Trends(settings)  # the status page's sparklines
+        self._last_reload = last_reload or LastReload.at_start()
+        self._last_reload.listeners.append(self._reload_recorded)
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
         self._started = 0.0
@@ -109,14 +115,24 @@ class HttpExporter:
         log.info("serving HTTP on %s", " ".join(self.addresses))
 
     def publish(self, cycle: Cycle) -> None:
-        # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
+        # Swapped in as a whole, rendered on its first scrape: every scrape sees one cycle.
         self._history.observe(cycle)
+        self._trends.observe(cycle)
 
         def render() -> Exposition:
             sinks = render_sink_metrics(self._sink_stats())
-            return render_exposition(cycle, self._plan, self._history, self._process, sinks)
+            return render_exposition(
+                cycle, self._plan, self._history, self._process, sinks, self._last_reload
+            )
 
         self._published = Published(cycle, render)
+
+    def _reload_recorded(self) -> None:
+        if (published := self._published) is not None:
+            last_reload = self._last_reload
+            self._published = Published(
+                published.cycle, lambda: with_reload_metrics(published.exposition, last_reload)
+            )
 
     async def reopen(self) -> None:
         pass
@@ -134,6 +150,10 @@ class HttpExporter:
             log.error("web config not reloaded, keeping the previous one:\n%s", exc)
         self._plan = ReadingPlan(settings)
         self._history.configure(settings)
+        if settings.interval != self.settings.interval:  # another slot size: start afresh
+            self._trends = Trends(settings)
+        else:
+            self._trends.reconfigure(settings)
         self.settings = settings
 
     async def aclose(self) -> None:
@@ -157,8 +177,11 @@ class HttpExporter:
         published = self._published
         if published is not None:
             return published.exposition
-        # before the first cycle: the process, the build and the counters at 0
-        return render_exposition(None, self._plan, self._history, self._process)
+        # before the first cycle: the process, the build, the sinks, the counters at 0
+        sinks = render_sink_metrics(self._sink_stats())
+        return render_exposition(
+            None, self._plan, self._history, self._process, sinks, self._last_reload
+        )
 
     async def _get_metrics(self, request: web.Request) -> web.Response:
         exposition = self.exposition()
@@ -182,8 +205,24 @@ class HttpExporter:
     async def _get_status_page(self, request: web.Request) -> web.Response:
         published = self._published
         cycle = published.cycle if published is not None else None
-        page = render_status_page(cycle, self.settings, self._history, time.time())
-        return web.Response(text=page, content_type="text/html")
+        try:
+            number = int(request.query.get("page", "1"))
+        except ValueError:
+            number = 1
+        parts = status_page_parts(
+            cycle,
+            self.settings,
+            self._history,
+            self._trends,
+            time.time(),
+            number,
+            self._sink_stats(),
+        )
+        page = []
+        for part in parts:
+            page.append(part)
+            await asyncio.sleep(0)  # a cycle may start between two device cards
+        return web.Response(text="".join(page), content_type="text/html")
 
     async def _get_healthz(self, request: web.Request) -> web.Response:
         limit = 2 * self.settings.interval + self.settings.default_timeout

@@ -103,6 +103,9 @@ class MqttSink:
                 level = logging.DEBUG if down_since_logged else logging.WARNING
                 log.log(level, "%s: %s; reconnecting in up to %.1fs", self.label, exc, delay)
                 down_since_logged = True
+            except Exception:  # a bug here must not end the sink for the daemon's life
+                log.exception("%s: sending failed; reconnecting in up to %.1fs", self.label, delay)
+                down_since_logged = True
             finally:
                 self.stats.connected = False
             # jitter: many daemons that lost one broker do not all come back at the same instant

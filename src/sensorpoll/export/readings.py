@@ -7,10 +7,8 @@ Everything that depends only on the config (names, label text, HELP) is prepared
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sensorpoll.config.schema import FieldConfig, Settings, ValueKind
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
@@ -19,7 +17,7 @@ from sensorpoll.export.checks import metric_name, sample_name
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
-    format_values,
+    format_sample_values,
     labels_text,
 )
 
@@ -43,13 +41,6 @@ class _Family:
         self.positions: list[int] = []
         self.prefixes: list[bytes] = []  # b"\nname{labels} " (b'...,field="' for strings)
         self.text_series: list[tuple[str, str]] = []  # string families: (device, field)
-        self.pick: operator.itemgetter[Any] | None = None
-
-    def freeze(self) -> None:
-        # itemgetter gathers every value of the family in one C call; with a single position
-        # it returns the item itself, so give it the position twice and drop one.
-        if self.positions:
-            self.pick = operator.itemgetter(*self.positions, *self.positions[:1])
 
 
 def _help(field: FieldConfig) -> str:
@@ -104,8 +95,6 @@ class ReadingPlan:
             # A device's values come in field order (DeviceResult): with no string fields,
             # they are the flat list's slice as they are.
             devices.append((device.name, tuple(numbers), len(numbers) == len(device.fields)))
-        for family in families.values():
-            family.freeze()
         self._devices = tuple(devices)
         self._names = tuple(name for name, _, _ in devices)
         self._families = tuple(families.values())
@@ -119,7 +108,7 @@ class ReadingPlan:
             flat, missing = self._values_in_order(results)
         else:  # not the devices of this config: match them by name
             flat, missing = self._values_by_name(results)
-        texts = format_values(flat)
+        texts = format_sample_values(flat)
         ok: dict[str, Mapping[str, Value]] = {}
         if self._has_strings:
             ok = {result.device: result.values for result in results if result.ok}
@@ -165,16 +154,13 @@ class ReadingPlan:
 def _number_samples(
     family: _Family, flat: list[Value | None], texts: list[bytes], missing: bool
 ) -> bytes:
-    # Everything here runs in C (itemgetter, map, compress, slice assignment): a Python-level
-    # loop over 10,000 series would cost more than the whole render budget.
-    assert family.pick is not None
-    values: tuple[Value | None, ...] = family.pick(flat)[:-1]
-    lines: tuple[bytes, ...] = family.pick(texts)[:-1]
+    values = [flat[i] for i in family.positions]
+    lines = [texts[i] for i in family.positions]
     prefixes: Sequence[bytes] = family.prefixes
     if missing and None in values:  # some devices failed: keep the series of those that read
-        present = list(map(operator.is_not, values, itertools.repeat(None)))
+        present = [value is not None for value in values]
         prefixes = list(itertools.compress(prefixes, present))
-        lines = tuple(itertools.compress(lines, present))
+        lines = list(itertools.compress(lines, present))
         if not lines:
             return b""
     parts: list[bytes] = [b""] * (2 * len(lines) + 1)

@@ -7,7 +7,8 @@ from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.drivers.base import Value
 
 
-def format_value(value: Value, unit: str | None) -> str:
+def format_reading(value: Value, unit: str | None) -> str:
+    """A reading as a person reads it, with its unit: `12.5 celsius`, `true`, `'SN42'`."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):
@@ -26,7 +27,8 @@ def render_table(cycle: Cycle, settings: Settings) -> str:
     for result in cycle.devices:
         field_units = units.get(result.device, {})
         values = ", ".join(
-            f"{name}={format_value(v, field_units.get(name))}" for name, v in result.values.items()
+            f"{name}={format_reading(v, field_units.get(name))}"
+            for name, v in result.values.items()
         )
         error = result.error or ""
         if result.detail and not result.ok:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sensorpoll.config.schema import FieldConfig, Settings
+from sensorpoll.drivers.base import ReportWarning
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,8 @@ def _advice(field: FieldConfig, base: BaseUnit) -> str:
     return f"unit: {base.unit} and values x {_number(base.factor)}"
 
 
-def unit_warnings(settings: Settings) -> Iterator[str]:
-    """One `warning:` line per field whose unit is not a Prometheus base unit."""
+def unit_warnings(settings: Settings) -> Iterator[ReportWarning]:
+    """One warning per field whose unit is not a Prometheus base unit."""
     for i, device in enumerate(settings.devices):
         for j, field in enumerate(device.fields):
             if field.unit is None or (base := base_unit(field.unit)) is None:
@@ -151,8 +152,8 @@ def unit_warnings(settings: Settings) -> Iterator[str]:
                 if field.name.endswith(f"_{field.unit}")
                 else ""
             )
-            yield (
-                f"warning: devices[{i}].fields[{j}].unit ({device.name}.{field.name}): "
+            yield ReportWarning(
+                f"devices[{i}].fields[{j}].unit ({device.name}.{field.name}): "
                 f'use base unit "{base.unit}" instead of "{field.unit}": '
                 f"{_advice(field, base)}{rename}"
             )

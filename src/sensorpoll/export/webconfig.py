@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from sensorpoll.config.errors import ConfigError, ConfigProblem
-from sensorpoll.config.loader import format_path, read_yaml
+from sensorpoll.config.loader import read_config_text, read_yaml
+from sensorpoll.config.problems import Problems
 from sensorpoll.config.schema import Model
-from sensorpoll.config.yamlmarks import Path_
 
 # What the exporter toolkit accepts: bcrypt's $2a$, $2b$ and $2y$ variants.
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
@@ -71,44 +71,31 @@ class LoadedWebConfig:
         return dict(self.config.basic_auth_users)
 
 
-def _problem(file: str, lines: dict[Path_, int], path: Path_, message: str) -> ConfigProblem:
-    line = next(
-        (lines[path[:end]] for end in range(len(path), -1, -1) if path[:end] in lines), None
-    )
-    return ConfigProblem(file, line, format_path(path), message)
-
-
 def load_web_config(path: Path) -> LoadedWebConfig:
     """Read, validate and apply (load the certificate) the web config at `path`."""
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        text = read_config_text(path)
+    except ConfigError as exc:
+        reason = exc.problems[0].message
         raise ConfigError(
             [ConfigProblem(file, None, "", f"cannot read web config: {reason}")]
         ) from None
     data, lines = read_yaml(text, file, {}, lines=True)  # a small file: always keep lines
+    problems = Problems(file, data)
     try:
         config = WebConfig.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        problems = []
-        for item in exc.errors(include_url=False):
-            loc = tuple(p for p in item["loc"] if isinstance(p, str | int))
-            message = item["msg"].removeprefix("Value error, ")
-            if item["type"] == "extra_forbidden":
-                message = "unknown key"
-            problems.append(_problem(file, lines, loc, message))
-        raise ConfigError(problems) from None
+        problems.add_validation((), exc.errors(include_url=False))
+        raise problems.error(lines) from None
     tls = config.tls_server_config
     context = None
     if tls is not None:
         try:
             context = _ssl_context(tls, path.parent)
         except _TlsProblem as exc:
-            raise ConfigError(
-                [_problem(file, lines, ("tls_server_config", exc.key), exc.message)]
-            ) from None
+            problems.add(("tls_server_config", exc.key), exc.message)
+            raise problems.error(lines) from None
     return LoadedWebConfig(path, config, context)
 
 

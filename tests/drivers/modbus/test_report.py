@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sensorpoll.config.schema import Settings
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.modbus.report import check_report
 from sensorpoll.drivers.modbus.wire import request_time, silence
 
@@ -48,12 +49,12 @@ def report(devices, interval: float) -> list[str]:
 
 def test_bus_below_80_percent_of_the_interval_gets_no_warning():
     lines = report(serial_devices(2), interval=1.0)  # ~2 x 130 ms
-    assert not [line for line in lines if line.startswith("warning:")]
+    assert not [line for line in lines if isinstance(line, ReportWarning)]
 
 
 def test_bus_above_80_percent_of_the_interval_is_a_warning():
     lines = report(serial_devices(7), interval=1.0)  # ~7 x 130 ms
-    warnings = [line for line in lines if line.startswith("warning:")]
+    warnings = [line for line in lines if isinstance(line, ReportWarning)]
     assert len(warnings) == 1
     assert "/dev/ttyUSB0" in warnings[0]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sensorpoll.config.loader import parse_settings
 from sensorpoll.config.schema import Settings
-from sensorpoll.daemon.service import Poller
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.drivers import registry
 
 
@@ -18,9 +18,9 @@ def settings_from(yaml_text: str) -> Settings:
 
 
 @asynccontextmanager
-async def polling(yaml_text: str) -> AsyncIterator[Poller]:
-    """The core's Poller over the config: `await poller.cycle()` runs one real cycle."""
-    poller = Poller(settings_from(yaml_text))
+async def polling(yaml_text: str) -> AsyncIterator[Devices]:
+    """The core's Devices over the config: `await poller.cycle()` runs one real cycle."""
+    poller = Devices(settings_from(yaml_text))
     try:
         await poller.open()
         yield poller

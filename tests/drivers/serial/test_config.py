@@ -11,6 +11,7 @@ from sensorpoll.config.errors import ConfigError
 from sensorpoll.config.loader import parse_settings
 from sensorpoll.config.schema import BusSpec, DeviceConfig
 from sensorpoll.drivers import registry
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.serial import SerialDriver
 from sensorpoll.drivers.serial.config import SerialConfig
 from tests.drivers.serial.helpers import settings_from
@@ -136,7 +137,8 @@ def test_check_reports_each_ports_line_time_and_warns_when_it_exceeds_the_deadli
     devices = [d for d in settings.devices if isinstance(d, SerialConfig)]
     report = SerialDriver.check_report(devices, settings)
     assert report[0].startswith("serial bus /dev/ttyUSB0 (300 8N1): 1 device, ~")
-    assert report[1].startswith("warning: serial bus /dev/ttyUSB0")
+    assert isinstance(report[1], ReportWarning)
+    assert report[1].startswith("serial bus /dev/ttyUSB0")
 
 
 def test_a_simulated_value_must_fit_the_fields_type() -> None:

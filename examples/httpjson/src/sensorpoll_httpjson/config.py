@@ -42,7 +42,9 @@ class JsonField(FieldConfig):
 class HttpJsonConfig(DeviceConfig):
     """A device read with one HTTP GET per cycle."""
 
-    driver: Literal["httpjson"] = "httpjson"
+    driver: Literal["httpjson"] = Field(
+        "httpjson", description="`httpjson`: a device with an HTTP JSON status endpoint."
+    )
     url: str = Field(
         description="the document to GET each cycle",
         examples=["http://10.0.0.50/rpc/Switch.GetStatus?id=0"],

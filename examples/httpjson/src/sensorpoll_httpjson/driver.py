@@ -22,6 +22,7 @@ from sensorpoll.drivers import (
     Driver,
     ParseError,
     ProtocolError,
+    ReportWarning,
     Value,
 )
 from sensorpoll.drivers.errors import ExceptionTable, described, map_exceptions
@@ -103,8 +104,10 @@ class HttpJsonDriver(Driver[HttpJsonConfig]):
         for url, names in by_url.items():
             if len(names) > 1:
                 lines.append(
-                    f"warning: {', '.join(names)} all GET {url}: one device with all their "
-                    "fields reads it once per cycle instead of once each"
+                    ReportWarning(
+                        f"{', '.join(names)} all GET {url}: one device with all their "
+                        "fields reads it once per cycle instead of once each"
+                    )
                 )
         return lines
 

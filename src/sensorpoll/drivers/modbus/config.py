@@ -31,14 +31,62 @@ SERIAL_TURNAROUND = 0.1  # default answer allowance on a shared line, on top of 
 
 
 class ModbusField(FieldConfig):
-    table: Table = "holding"
-    address: int = Field(ge=0, le=65535)
-    type: DataType | None = None  # None: bool for coil/discrete, uint16 for registers
-    byte_order: ByteOrder = "ABCD"
-    scale: float = 1.0
-    offset: float = 0.0
-    count: int | None = Field(None, ge=1, le=MAX_REGISTERS)  # registers, string only
-    simulate: Signal | None = None  # what `sensorpoll simulate` serves
+    table: Table = Field(
+        "holding",
+        description=(
+            "Which Modbus table the field is in: holding or input registers, coil or discrete bits."
+        ),
+        examples=["input"],
+    )
+    address: int = Field(
+        ge=0,
+        le=65535,
+        description=(
+            "Zero-based protocol address of the field's first register or bit "
+            "(register 40101 in the 1-based convention is holding address 100)."
+        ),
+        examples=[100],
+    )
+    type: DataType | None = Field(
+        None,
+        description=(
+            "How the registers are decoded: int16, uint16, int32, uint32, int64, "
+            "uint64, float32, float64, bool or string; default: bool for coils and "
+            "discrete inputs, uint16 for registers."
+        ),
+        examples=["float32"],
+    )
+    byte_order: ByteOrder = Field(
+        "ABCD",
+        description=(
+            "Order of the bytes on the wire, A the most significant: ABCD "
+            "(big-endian), DCBA (little-endian), BADC (bytes swapped in each "
+            "register) or CDAB (registers swapped); 64-bit types take the same four "
+            "patterns, or their 8-letter names. `sensorpoll probe` shows every order "
+            "side by side."
+        ),
+        examples=["CDAB"],
+    )
+    scale: float = Field(
+        1.0, description="Multiplies the raw value: value = raw * scale + offset.", examples=[0.1]
+    )
+    offset: float = Field(
+        0.0, description="Added after `scale`: value = raw * scale + offset.", examples=[-40]
+    )
+    count: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_REGISTERS,
+        description="How many registers a string spans (strings only).",
+        examples=[4],
+    )
+    simulate: Signal | None = Field(
+        None,
+        description=(
+            "What `sensorpoll simulate` serves for this field: a constant `value` or a `waveform`."
+        ),
+        examples=[{"waveform": "sine", "min": 11, "max": 14}],
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -88,24 +136,105 @@ class ModbusField(FieldConfig):
 
 
 class ModbusConfig(DeviceConfig):
-    driver: Literal["modbus"] = "modbus"
-    transport: Transport = "tcp"
-    host: str | None = None
-    port: int | str | None = None  # TCP/UDP port number, or the serial device path
-    unit_id: int = Field(1, ge=0, le=255)
-    baudrate: int = Field(19200, gt=0)
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
-    fields: tuple[ModbusField, ...] = Field(min_length=1)
-    max_registers_per_request: int = Field(MAX_REGISTERS, ge=1, le=MAX_REGISTERS)
-    max_gap: int = Field(10, ge=0, le=MAX_REGISTERS)
-    one_request_per_field: bool = False  # for devices that reject reads spanning two values
-    pause_between_requests: Duration = 0.0
-    pause_after_connect: Duration = 0.0
+    driver: Literal["modbus"] = Field(
+        "modbus", description="`modbus`: a Modbus TCP, UDP, RTU, ASCII or RTU-over-TCP device."
+    )
+    transport: Transport = Field(
+        "tcp",
+        description=(
+            "How the device is reached: tcp, udp, rtu-over-tcp (a serial gateway) "
+            "need `host`; rtu and ascii need `port`, the serial device."
+        ),
+        examples=["rtu"],
+    )
+    host: str | None = Field(
+        None,
+        description="Address of the device or gateway for tcp, udp and rtu-over-tcp.",
+        examples=["10.0.0.20"],
+    )
+    port: int | str | None = Field(
+        None,
+        description=(
+            "The TCP/UDP port (default 502), or for rtu and ascii the serial device; "
+            "devices naming the same serial port or gateway share one line, one "
+            "request at a time."
+        ),
+        examples=[502, "/dev/ttyUSB0"],
+    )
+    unit_id: int = Field(
+        1,
+        ge=0,
+        le=255,
+        description="The device's Modbus unit (slave) id; unique on a shared line.",
+        examples=[3],
+    )
+    baudrate: int = Field(
+        19200,
+        gt=0,
+        description="Serial line speed (rtu, ascii); must agree across a port's devices.",
+        examples=[9600],
+    )
+    parity: Literal["N", "E", "O"] = Field(
+        "N", description="Serial parity: N, E or O (rtu, ascii).", examples=["E"]
+    )
+    stopbits: Literal[1, 2] = Field(
+        1, description="Serial stop bits: 1 or 2 (rtu, ascii).", examples=[1]
+    )
+    bytesize: Literal[7, 8] = Field(
+        8, description="Serial data bits: 8, or 7 (ascii).", examples=[8]
+    )
+    fields: tuple[ModbusField, ...] = Field(
+        min_length=1,
+        description=(
+            "The registers and bits to read, merged into as few requests as the limits below allow."
+        ),
+    )
+    max_registers_per_request: int = Field(
+        MAX_REGISTERS,
+        ge=1,
+        le=MAX_REGISTERS,
+        description=(
+            "The most registers one read request may ask for; lower it for devices "
+            "that cannot answer 125."
+        ),
+        examples=[32],
+    )
+    max_gap: int = Field(
+        10,
+        ge=0,
+        le=MAX_REGISTERS,
+        description=("Unused registers a request may read to merge two blocks into one request."),
+        examples=[0],
+    )
+    one_request_per_field: bool = Field(
+        False,
+        description=(
+            "Read every field with a request of its own, for devices that reject a "
+            "read spanning two values."
+        ),
+        examples=[True],
+    )
+    pause_between_requests: Duration = Field(
+        0.0, description="Idle time the device needs between two requests.", examples=["20ms"]
+    )
+    pause_after_connect: Duration = Field(
+        0.0,
+        description=(
+            "Idle time the device needs after the connection opens, before the first request."
+        ),
+        examples=["500ms"],
+    )
     # how long one request may wait for its answer; None: the deadline on TCP/UDP, and on a
     # shared line the wire time + 100 ms, so a dead unit holds its neighbours up only briefly
-    response_timeout: PositiveDuration | None = None
+    response_timeout: PositiveDuration | None = Field(
+        None,
+        description=(
+            "How long one request may wait for its answer; default: the device's "
+            "deadline on tcp and udp, and on a shared line the wire time plus 100 ms, "
+            "so a dead unit holds its neighbours up only briefly."
+        ),
+        examples=["300ms"],
+    )
 
     @model_validator(mode="after")
     def _addressing(self) -> Self:

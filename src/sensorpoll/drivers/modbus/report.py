@@ -6,6 +6,7 @@ Bus time per cycle comes from the wire model in `wire.py`, compared against the 
 from __future__ import annotations
 
 from sensorpoll.config.schema import Settings
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
 from sensorpoll.drivers.modbus.plan import RequestPlan, device_plan
 from sensorpoll.drivers.modbus.wire import TURNAROUND, request_time
@@ -53,7 +54,10 @@ def check_report(devices: list[ModbusConfig], settings: Settings) -> list[str]:
         )
         if load > WARN_LOAD:
             lines.append(
-                f"warning: serial bus {port} is busy {load:.0%} of each cycle (over "
-                f"{WARN_LOAD:.0%}): raise the baud rate or the interval, or read fewer registers"
+                ReportWarning(
+                    f"serial bus {port} is busy {load:.0%} of each cycle (over "
+                    f"{WARN_LOAD:.0%}): raise the baud rate or the interval, or read fewer "
+                    "registers"
+                )
             )
     return lines

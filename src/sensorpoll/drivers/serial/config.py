@@ -40,7 +40,13 @@ class SerialConfig(DeviceConfig):
     """An ASCII request/response instrument on a serial line (RS-232, RS-485, USB serial) or a
     TCP socket (LXI raw socket, serial device server in TCP server mode)."""
 
-    driver: Literal["serial"] = "serial"
+    driver: Literal["serial"] = Field(
+        "serial",
+        description=(
+            "`serial`: an ASCII request/response instrument (SCPI, Lakeshore, "
+            "Pfeiffer, RS-485 modules) on a serial port or a TCP socket."
+        ),
+    )
     transport: Transport = Field(
         "serial",
         description="serial: a local port (`port` is its path); tcp: a socket (`host` and `port`)",
@@ -54,23 +60,66 @@ class SerialConfig(DeviceConfig):
     port: str | int = Field(
         description="serial: the device path, e.g. /dev/ttyUSB0; tcp: the TCP port, e.g. 5025"
     )
-    baudrate: PositiveInt = 9600
-    bytesize: Literal[5, 6, 7, 8] = 8
-    parity: Literal["N", "E", "O", "M", "S"] = "N"
-    stopbits: StopBits = 1
-    command: NonEmptyEscaped | None = None  # sent as is, e.g. "MEAS?\r\n" or "#01\r" on RS-485
+    baudrate: PositiveInt = Field(
+        9600,
+        description=(
+            "Serial line speed (transport serial); must agree across a port's instruments."
+        ),
+        examples=[9600],
+    )
+    bytesize: Literal[5, 6, 7, 8] = Field(8, description="Data bits: 5, 6, 7 or 8.", examples=[7])
+    parity: Literal["N", "E", "O", "M", "S"] = Field(
+        "N",
+        description="Parity: N (none), E (even), O (odd), M (mark) or S (space).",
+        examples=["O"],
+    )
+    stopbits: StopBits = Field(1, description="Stop bits: 1, 1.5 or 2.", examples=[1])
+    command: NonEmptyEscaped | None = Field(
+        None,
+        description=(
+            "The command sent each cycle, as is (or give `queries`); `\\r`, `\\n`, "
+            "`\\t`, `\\0` and `\\xHH` are decoded in any YAML quoting."
+        ),
+        examples=["MEAS?\\r\\n"],
+    )
     queries: tuple[Query, ...] | None = Field(
         None,
         min_length=1,
         description="several commands per reading, run in order under one deadline and one hold "
         "of the line; in place of command/parse/split/fields",
     )
-    terminator: NonEmptyEscaped = "\n"  # ends a reply; whitespace around a reply is stripped
-    encoding: str = "ascii"
-    echo: bool = False  # the instrument echoes the command before its reply: skip the echo
-    init: tuple[NonEmptyEscaped, ...] = ()  # sent once after each (re)open, e.g. "*RST"
-    init_delay: Duration = 0.1  # pause after each init command; its answers are discarded
-    identify: bool = False  # send "*IDN?" once after each (re)open and log the answer
+    terminator: NonEmptyEscaped = Field(
+        "\n",
+        description=("What ends the instrument's reply; whitespace around the reply is stripped."),
+        examples=["\\r\\n"],
+    )
+    encoding: str = Field(
+        "ascii",
+        description="How text is encoded on the line (a Python codec name).",
+        examples=["latin-1"],
+    )
+    echo: bool = Field(
+        False,
+        description="The instrument echoes each command before its reply: skip the echo.",
+        examples=[True],
+    )
+    init: tuple[NonEmptyEscaped, ...] = Field(
+        (),
+        description=(
+            "Commands sent once after each (re)open of the port, e.g. `*RST`; their "
+            "answers are discarded; the command's line ending is appended when one "
+            "lacks it."
+        ),
+        examples=[["*CLS", "UNIT K"]],
+    )
+    init_delay: Duration = Field(
+        0.1, description="Pause after each `init` command.", examples=["200ms"]
+    )
+    identify: bool = Field(
+        False,
+        description="Send `*IDN?` once after each (re)open and log the answer.",
+        examples=[True],
+    )
     check_errors: bool = Field(
         False,
         description="SCPI: send SYST:ERR? after the queries; a non-zero answer is the device "
@@ -78,10 +127,37 @@ class SerialConfig(DeviceConfig):
     )
     # After a timed-out read, the next command on the port waits this long at most for the
     # late answer (and drops it), so it is never taken for the next command's reply.
-    late_reply_wait: Duration = 0.5
-    parse: str | None = None  # regex; its named groups are the fields; must match the whole reply
-    split: NonEmptyEscaped | None = None  # or: split the reply at this text, `index` per field
-    fields: tuple[SerialField, ...] = ()  # with queries: filled from theirs
+    late_reply_wait: Duration = Field(
+        0.5,
+        description=(
+            "After a timed-out read, how long the next command on the port waits at "
+            "most for the late answer (and drops it), so it is never taken for the "
+            "next command's reply."
+        ),
+        examples=["1s"],
+    )
+    parse: str | None = Field(
+        None,
+        description=(
+            "With `command`: a regular expression that must match the whole reply; "
+            "its named groups are the fields."
+        ),
+        examples=["(?P<t1>-?[\\d.]+),(?P<t2>-?[\\d.]+)"],
+    )
+    split: NonEmptyEscaped | None = Field(
+        None,
+        description=(
+            "With `command`, instead of `parse`: split the reply at this text and "
+            "take each field's `index`."
+        ),
+        examples=[","],
+    )
+    fields: tuple[SerialField, ...] = Field(
+        (),
+        description=(
+            "The values in the reply of `command`; with `queries`, each query lists its own."
+        ),
+    )
 
     @property
     def is_tcp(self) -> bool:

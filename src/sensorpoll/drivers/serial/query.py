@@ -29,10 +29,26 @@ class SerialField(FieldConfig):
         description="what the text means: number (default), bool (1/0, true/false, on/off, "
         "yes/no) or string",
     )
-    index: NonNegativeInt | None = None  # with `split`: which column, counted from 0
-    scale: float = 1.0  # value = number * scale + offset
-    offset: float = 0.0
-    simulate: Signal | None = None
+    index: NonNegativeInt | None = Field(
+        None,
+        description="With `split`: which column of the reply this field is, counted from 0.",
+        examples=[2],
+    )
+    scale: float = Field(
+        1.0,
+        description="Multiplies the number read: value = number * scale + offset.",
+        examples=[100],
+    )
+    offset: float = Field(
+        0.0, description="Added after `scale`: value = number * scale + offset.", examples=[-273.15]
+    )
+    simulate: Signal | None = Field(
+        None,
+        description=(
+            "What `sensorpoll simulate` answers for this field: a constant `value` or a `waveform`."
+        ),
+        examples=[{"value": 21.5}],
+    )
 
     @property
     def kind(self) -> ValueKind:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sensorpoll.config.schema import Settings
+from sensorpoll.drivers.base import ReportWarning
 from sensorpoll.drivers.serial.config import ERROR_QUERY, SerialConfig
 
 ASSUMED_REPLY_BYTES = 32  # for the estimate of line time
@@ -84,7 +85,9 @@ def bus_report(devices: Sequence[SerialConfig], settings: Settings) -> list[str]
     ]
     if line_time > deadline:
         lines.append(
-            f"warning: serial bus {first.port}: its devices queue one after another and need "
-            f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
+            ReportWarning(
+                f"serial bus {first.port}: its devices queue one after another and need "
+                f"~{line_time:.2f}s, longer than the shortest deadline ({deadline:g}s)"
+            )
         )
     return lines

@@ -1,0 +1,91 @@
+"""The outcome of a reload in /metrics, under Prometheus's own names: `systemctl reload` returns
+before the file is read, so this is how an operator sees whether it took."""
+
+from __future__ import annotations
+
+import signal
+import time
+import urllib.request
+
+from tests.daemon.harness import Daemon, NotifySocket, simulated
+
+SUCCESSFUL = "sensorpoll_config_last_reload_successful"
+TIMESTAMP = "sensorpoll_config_last_reload_success_timestamp_seconds"
+INVALID = "devices: [{name: a, driver: simulated, colour: blue, fields: [{name: x, value: 1}]}]\n"
+
+
+def metrics(daemon: Daemon) -> dict[str, float]:
+    """The unlabelled samples of /metrics, by name."""
+    url = f"http://127.0.0.1:{daemon.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if line and not line.startswith("#") and "{" not in name:
+            samples[name] = float(value)
+    return samples
+
+
+def reload(daemon: Daemon, notify: NotifySocket) -> None:
+    daemon.signal(signal.SIGHUP)
+    notify.wait_for("RELOADING=1", timeout=5)
+    notify.wait_for("READY=1", timeout=5)
+
+
+def test_the_start_counts_as_a_successful_load(daemon: Daemon, notify: NotifySocket) -> None:
+    daemon.write_config([simulated("a")])
+    before = time.time()
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    served = metrics(daemon)
+    assert served[SUCCESSFUL] == 1
+    assert before <= served[TIMESTAMP] <= time.time()
+
+
+def test_a_refused_reload_reads_0_and_keeps_the_last_success_time(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    daemon.write_config([simulated("a")])
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    started = metrics(daemon)[TIMESTAMP]
+    daemon.write_raw_config(INVALID)
+    reload(daemon, notify)
+    refused = metrics(daemon)
+    assert refused[SUCCESSFUL] == 0
+    assert refused[TIMESTAMP] == started
+
+
+def test_a_good_reload_after_a_refused_one_reads_1_with_a_later_time(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    daemon.write_config([simulated("a")])
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    daemon.write_raw_config(INVALID)
+    reload(daemon, notify)
+    refused_at = time.time()
+    daemon.write_config([simulated("a"), simulated("b")])
+    reload(daemon, notify)
+    applied = metrics(daemon)
+    assert applied[SUCCESSFUL] == 1
+    assert applied[TIMESTAMP] >= refused_at
+
+
+def test_a_reloads_outcome_is_served_before_the_next_cycle(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    # a 5 s interval leaves seconds between the cycle seen and the next one
+    daemon.write_config([simulated("a")], interval="5s")
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    first = daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    daemon.write_raw_config(INVALID)
+    reload(daemon, notify)
+    served = metrics(daemon)
+    assert served["sensorpoll_cycles_total"] == first["cycle"], "too slow: a cycle came between"
+    assert served[SUCCESSFUL] == 0
