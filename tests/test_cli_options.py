@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from sensorpoll.cli import build_parser
+from sensorpoll.daemon.service import status_line
+from tests.export.helpers import make_cycle
 
 FAILING = """
 devices:
@@ -81,3 +83,8 @@ def test_one_device_is_counted_as_one_device(sensorpoll_cmd: list[str], failing:
     once = run(sensorpoll_cmd, "once", "-c", str(failing))
     assert "\n1 device:\n" in check.stdout
     assert once.stdout.splitlines()[-1].startswith("cycle 1: 1 device, 0 ok, 1 failed, ")
+
+
+def test_the_systemd_status_line_words_one_device_for_one() -> None:
+    cycle = make_cycle(1, {"tank": {"level": 1.0}}, duration_s=0.012)
+    assert status_line(cycle) == "1 device, 1 up, last cycle 12 ms"

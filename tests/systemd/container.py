@@ -156,7 +156,7 @@ def ensure_rootfs(work: Path, log: Path) -> Path:
         # The venv is made by the machine's own python3, as docs/deploy.md makes it on a host;
         # the wheels are the host's (same Debian release, so the same Python and libc).
         install = (
-            f"python3 -m venv {VENV} && "
+            f"umask 022 && python3 -m venv {VENV} && "
             f"{VENV}/bin/pip install -q --no-index --no-deps {' '.join(dependencies)} && "
             f"{VENV}/bin/pip check"
         )
@@ -268,7 +268,8 @@ class Machine:
         check: bool = True,
         timeout: float = COMMAND_TIMEOUT,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `command` as root in every namespace of the container's init."""
+        """Run `command` as root in every namespace of the container's init, with umask 022
+        whatever the test run's: the service's dynamic user must read what root creates."""
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
         env["LANG"] = "C.UTF-8"
         result = subprocess.run(
@@ -279,6 +280,7 @@ class Machine:
             env=env,
             timeout=timeout,
             check=False,
+            umask=0o022,
         )
         if check and result.returncode != 0:
             raise AssertionError(

@@ -33,7 +33,7 @@ from tests.systemd.container import (
     build_sensorpoll_wheel,
     ensure_rootfs,
 )
-from tests.systemd.unitfile import UNIT
+from tests.systemd.unitfile import UNIT, service
 
 # The first test waits for the machine: a cold cache builds its root file system.
 pytestmark = [pytest.mark.real_systemd, pytest.mark.timeout(1200)]
@@ -129,7 +129,9 @@ class Unit:
         self.write_raw_config(json.dumps(config, indent=2) + "\n")  # JSON is YAML
 
     def write_raw_config(self, text: str) -> None:
-        self.machine.path(CONFIG).write_text(text)
+        path = self.machine.path(CONFIG)
+        path.write_text(text)
+        path.chmod(0o644)  # whatever the umask: the dynamic user reads it as "other"
 
     def systemctl(self, *args: str, check: bool = True) -> Any:
         return self.machine.run("systemctl", "--no-pager", *args, check=check)
@@ -272,6 +274,22 @@ def test_runs_as_a_dynamic_user_that_owns_only_its_state_directory(unit: Unit) -
     assert owner("/var/lib/private/sensorpoll/readings.jsonl") == uid
     # ConfigurationDirectory= is the administrator's: root's, not the service's
     assert owner("/etc/sensorpoll") == 0
+
+
+def test_daemon_runs_with_the_units_fd_limit_not_selects_1024(unit: Unit) -> None:
+    unit.start_polling([simulated("a")])
+
+    def open_files(pid: str) -> tuple[int, int]:
+        limits = unit.machine.run("cat", f"/proc/{pid}/limits").stdout
+        found = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits, re.MULTILINE)
+        assert found, limits
+        return int(found.group(1)), int(found.group(2))
+
+    (configured,) = service("LimitNOFILE")
+    # systemd cannot raise it past its own hard limit (a container's may be lower)
+    expected = min(int(configured), open_files("1")[1])
+    assert expected > 1024
+    assert open_files(str(unit.main_pid())) == (expected, expected)
 
 
 def test_etc_sensorpoll_is_read_only_inside_the_unit(unit: Unit) -> None:

@@ -46,7 +46,7 @@ class Publisher(Protocol):
 
 def status_line(cycle: Cycle) -> str:
     up = sum(1 for d in cycle.devices if d.ok)
-    return f"{len(cycle.devices)} devices, {up} up, last cycle {cycle.duration_s * 1000:.0f} ms"
+    return f"{_devices(len(cycle.devices))}, {up} up, last cycle {cycle.duration_s * 1000:.0f} ms"
 
 
 class Daemon:
@@ -111,7 +111,7 @@ class Daemon:
             gc.freeze()
             settings = self.devices.settings
             self.grid = Grid.aligned(settings.interval, loop.time())
-            self.notifier.ready(f"{len(settings.devices)} devices, polling")
+            self.notifier.ready(f"{_devices(len(settings.devices))}, polling")
             log.info("polling %s every %gs", _devices(len(settings.devices)), settings.interval)
             while not self._stop.is_set():
                 await self._sleep_until_next_point()
@@ -152,7 +152,8 @@ class Daemon:
         half the shutdown grace to finish, then is cancelled: None."""
         assert self.grid is not None
         loop = asyncio.get_running_loop()
-        cycle_task = loop.create_task(self.devices.cycle(self.grid.overruns), name="cycle")
+        cycle = self.devices.cycle(self.grid.overruns, tick=self.grid.index)
+        cycle_task = loop.create_task(cycle, name="cycle")
         # A cycle ends by itself within its slowest deadline (poll_cycle's backstop). Past that
         # (and a margin) the loop is wedged: stop feeding the watchdog so systemd restarts us.
         feed_until = loop.time() + self.devices.longest_cycle + WEDGED_MARGIN

@@ -52,7 +52,8 @@ class JsonlSink:
             self._failed("opening", exc)
 
     def publish(self, cycle: Cycle) -> None:
-        line = cycle_to_json_bytes(cycle) + b"\n"
+        # measurements, not copies: values carried from an earlier read are left out
+        line = cycle_to_json_bytes(cycle, measurements_only=True) + b"\n"
         action = "opening"
         try:
             if self._fd is None:
@@ -67,8 +68,12 @@ class JsonlSink:
             return
         self.stats.published += 1
         if self._problem is not None:
+            dropped = self._dropped_since
             log.info(
-                "writing %s works again; %d lines were dropped", self.path, self._dropped_since
+                "writing %s works again; %d line%s dropped",
+                self.path,
+                dropped,
+                " was" if dropped == 1 else "s were",
             )
             self._problem, self._dropped_since = None, 0
 

@@ -202,10 +202,11 @@ def _summary(
     zone = time.strftime("%Z", time.localtime(cycle.started))
     text = (
         f'<div id="summary" data-cycle="{cycle.number}"><p class="summary">'
-        f"<b>{len(cycle.devices)} devices</b>: {len(cycle.devices) - len(down)} up, {down_text}"
+        f"<b>{len(cycle.devices)} device{'s' * (len(cycle.devices) != 1)}</b>: "
+        f"{len(cycle.devices) - len(down)} up, {down_text}"
         f" · cycle {cycle.number} at {format_clock(cycle.started, now)} {escape(zone)},"
         f" {cycle.duration_s * 1000:.1f} ms · every {settings.interval:g} s"
-        f" · {cycle.overruns_total} overruns</p>"
+        f" · {cycle.overruns_total} overrun{'s' * (cycle.overruns_total != 1)}</p>"
     )
     if pages > 1:
         where = {r.device: i // PAGE_SIZE + 1 for i, r in enumerate(cycle.devices)}
@@ -258,7 +259,7 @@ def _device_card(
     known = set()
     for field in fields:
         known.add(field.name)
-        value = result.values.get(field.name) if result.ok else None
+        value = result.values.get(field.name)  # none when the read failed; some if partial
         trend = (
             "" if field.kind != "number" else _trend(result.device, field.name, field.unit, trends)
         )
