@@ -42,7 +42,7 @@ async def open_connection(
 
 
 def clock_slack(loop: asyncio.AbstractEventLoop) -> float:
-    """What to add to a silence the line must keep so it is never short on `loop`'s clock.
+    """What to add to a silence or pause the line keeps so it is never short on `loop`'s clock.
 
     asyncio's own loops time with `time.monotonic()`; uvloop's clock and timers count whole
     milliseconds (libuv), so a wait measured there can end up to a millisecond early."""
@@ -115,8 +115,8 @@ class ModbusLine:
                 not_before, self._quiet_until, self._connected_at + device.pause_after_connect
             )
             delay = ready - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0:  # a silence or a pause: a minimum, never cut short by the clock
+                await asyncio.sleep(delay + self._clock_slack)
             try:
                 block = await connection.read(
                     request.table, request.address, request.count, device.unit_id, answer_timeout
@@ -127,7 +127,10 @@ class ModbusLine:
                 raise
             finally:
                 now = loop.time()
-                self._quiet_until = now + self._silence + self._clock_slack
+                # slack here too: `now` itself may read up to a tick early
+                self._quiet_until = (
+                    now + self._silence + (self._clock_slack if self._silence else 0.0)
+                )
             return block, now
 
     async def _connected(self) -> Connection | TcpConnection:
@@ -140,7 +143,7 @@ class ModbusLine:
             self._connection = connection
             loop = asyncio.get_running_loop()
             self._connected_at = loop.time()
-            self._clock_slack = clock_slack(loop) if self._silence else 0.0
+            self._clock_slack = clock_slack(loop)
             self.opened += 1
         return connection
 
