@@ -65,6 +65,17 @@ def pick(document: Any, field: JsonField) -> Value:
     return value
 
 
+class HostSession:
+    """The HTTP session the devices on one host share, as their Bus's connection (which is
+    anything with an `async aclose()`)."""
+
+    def __init__(self) -> None:
+        self.session = aiohttp.ClientSession(raise_for_status=True)
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
 class HttpJsonDriver(Driver[HttpJsonConfig]):
     """A device with an HTTP JSON status endpoint."""
 
@@ -78,12 +89,13 @@ class HttpJsonDriver(Driver[HttpJsonConfig]):
     def _session(self) -> aiohttp.ClientSession:
         # The first device on a host opens the session its neighbours share; the Bus closes
         # it when the daemon stops or a reload removes the host's last device.
-        if self.bus.connection is None:
-            session = aiohttp.ClientSession(raise_for_status=True)
-            self.bus.connection = session
-            self.bus.on_close(session.close)
-        connection: aiohttp.ClientSession = self.bus.connection
-        return connection
+        connection = self.bus.connection
+        if connection is None:
+            connection = self.bus.connection = HostSession()
+            self.bus.on_close(connection.aclose)
+        if not isinstance(connection, HostSession):
+            raise TypeError(f"bus {self.bus.key} holds a {type(connection).__name__}")
+        return connection.session
 
     async def read(self) -> Mapping[str, Value]:
         url = self.config.url
