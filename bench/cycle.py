@@ -6,8 +6,12 @@
    the grid (p99 must be <= 2 ms), drift, skipped cycle numbers -- read from the jsonl sink.
 3. footprint: 1,000 devices x 5 fields at 10 Hz: RSS (<= 80 MB) and its growth over minutes
    (<= 2%); 10 devices at 1 Hz: CPU (<= 1% of one core).
+4. 10,000 devices of 50-100 ms at 1 Hz, 500 ms deadline: `once` reads all; `run`, scraped every
+   second: every device read each cycle, cycle <= 1.2x its slowest device, CPU <= 25% of one
+   core, the cycles' start offsets from the grid.
 
 Usage: python bench/cycle.py [--jitter-seconds 60] [--rss-seconds 180] [--cpu-seconds 60]
+                             [--ten-thousand-seconds 30] [--only PART]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +91,7 @@ class Daemon:
         self.sink = tmp / f"{name}.jsonl"
         config = {**config, "sinks": [{"type": "jsonl", "path": str(self.sink)}]}
         path = write_config(tmp, name, config)
+        self.port = free_port()
         self.proc = subprocess.Popen(
             [
                 *SENSORPOLL,
@@ -93,7 +99,7 @@ class Daemon:
                 "-c",
                 str(path),
                 "--listen",
-                f"127.0.0.1:{free_port()}",
+                f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
             ],
@@ -231,19 +237,81 @@ def footprint(tmp: Path, rss_seconds: float, cpu_seconds: float) -> bool:
     return peak / 1024 <= 80 and growth <= 2 and share <= 1.0
 
 
+def ten_thousand(tmp: Path, seconds: float) -> bool:
+    """10,000 simulated devices of 50-100 ms at 1 Hz, 500 ms deadline: `once` reads them all;
+    under `run`, scraped every second, each cycle within 1.2x its slowest device, at most 25%
+    of one core, cycle starts on the grid."""
+    config = {
+        "interval": "1s",
+        "timeout": "500ms",
+        "devices": devices(10000, 2, {"min": "50ms", "max": "100ms"}),
+    }
+    path = write_config(tmp, "ten_thousand_once", config)
+    proc = subprocess.run(
+        [*SENSORPOLL, "once", "-c", str(path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    once = json.loads(proc.stdout)
+    once_ok = sum(d["ok"] for d in once["devices"])
+    print("4. 10,000 simulated devices, latency 50-100 ms, timeout 500 ms, 1 Hz")
+    took = once["duration_s"] * 1000
+    print(f"   once: {once_ok} of {len(once['devices'])} read, cycle {took:.0f} ms   (limit: all)")
+    daemon = Daemon(tmp, "ten_thousand_run", config)
+    daemon.wait_for_cycles(3, timeout=120)
+    cpu0, t0 = daemon.cpu_seconds(), time.monotonic()
+    skip = len(daemon.cycles())
+    scrapes, scrape_ms = 0, []
+    while time.monotonic() - t0 < seconds:  # a Prometheus scraping every second meanwhile
+        start = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}/metrics", timeout=10) as r:
+            r.read()
+        scrape_ms.append((time.monotonic() - start) * 1000)
+        scrapes += 1
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - start)))
+    cpu1, t1 = daemon.cpu_seconds(), time.monotonic()
+    code = daemon.stop()
+    cycles = daemon.cycles()[skip:]
+    share = (cpu1 - cpu0) / (t1 - t0) * 100
+    ratios = [c["duration_s"] / max(d["duration_s"] for d in c["devices"]) for c in cycles]
+    all_read = [sum(d["ok"] for d in c["devices"]) for c in cycles]
+    offsets = sorted(abs(((iso_to_epoch(c["started"]) + 0.5) % 1.0 - 0.5) * 1000) for c in cycles)
+    p99 = offsets[min(len(offsets) - 1, int(len(offsets) * 0.99))]
+    worst = max(ratios)
+    print(
+        f"   run: {len(cycles)} cycles in {t1 - t0:.0f} s, /metrics scraped {scrapes} times "
+        f"(p50 {statistics.median(scrape_ms):.0f} ms)"
+    )
+    print(f"   devices read per cycle: min {min(all_read)} of 10000   (limit: all, every cycle)")
+    print(
+        f"   cycle / its slowest device: median {statistics.median(ratios):.2f}x, worst "
+        f"{worst:.2f}x   (limit 1.2x)"
+    )
+    print(f"   CPU {cpu1 - cpu0:.2f} s = {share:.1f}% of one core   (limit 25%)")
+    print(f"   start offset from the grid while scraped: p99 {p99:.2f} ms;  exit {code}")
+    return once_ok == 10000 and min(all_read) == 10000 and worst <= 1.2 and share <= 25
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jitter-seconds", type=float, default=60)
     parser.add_argument("--rss-seconds", type=float, default=180)
     parser.add_argument("--cpu-seconds", type=float, default=60)
+    parser.add_argument("--ten-thousand-seconds", type=float, default=30)
+    parser.add_argument(
+        "--only", choices=["concurrency", "jitter", "footprint", "ten_thousand"], help="one part"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        results = [
-            concurrency(tmp),
-            jitter(tmp, args.jitter_seconds),
-            footprint(tmp, args.rss_seconds, args.cpu_seconds),
-        ]
+        parts = {
+            "concurrency": lambda: concurrency(tmp),
+            "jitter": lambda: jitter(tmp, args.jitter_seconds),
+            "footprint": lambda: footprint(tmp, args.rss_seconds, args.cpu_seconds),
+            "ten_thousand": lambda: ten_thousand(tmp, args.ten_thousand_seconds),
+        }
+        results = [run() for name, run in parts.items() if args.only in (None, name)]
     print("all within limits" if all(results) else "SOME FIGURES OUT OF LIMITS")
     return 0 if all(results) else 1
 

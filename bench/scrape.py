@@ -3,9 +3,10 @@
 1,000 simulated devices x 10 fields, one real cycle. Both sides are served by the same aiohttp
 server over loopback and scraped by the same raw-socket client, one scrape at a time:
   baseline: a prometheus_client custom collector over the cycle, `generate_latest` per scrape;
-  figure:   sensorpoll's HttpExporter, which renders once per cycle and serves the bytes.
-Also times the per-cycle render (`publish`), with every device up and with every tenth one
-down. Prints baseline, figure and ratio.
+  figure:   sensorpoll's HttpExporter, which renders a cycle once (on its first scrape) and
+            serves the bytes.
+Also times the per-cycle render (`publish`, then the cycle's first scrape renders), with every
+device up and with every tenth one down. Prints baseline, figure and ratio.
 
     .venv/bin/python bench/scrape.py [--devices 1000] [--fields 10] [--scrapes 300]
 """
@@ -149,6 +150,7 @@ async def main() -> int:
     for c in cycles:
         start = time.perf_counter()
         exporter.publish(c)
+        exporter.exposition()  # rendered on a cycle's first scrape: count it here
         renders.append(time.perf_counter() - start)
     render = statistics.median(renders[1:])
     # the same cycles with every tenth device down: its fields have no value (null) this cycle
@@ -161,6 +163,7 @@ async def main() -> int:
         down = dataclasses.replace(c, devices=devices)
         start = time.perf_counter()
         exporter.publish(down)
+        exporter.exposition()
         down_renders.append(time.perf_counter() - start)
     render_down = statistics.median(down_renders[1:])
 
@@ -194,8 +197,8 @@ async def main() -> int:
     )
     print(f"ratio: {ratio:.1f}x faster (target >= 10x); p50 target <= 5 ms")
     print(
-        f"per-cycle render (publish), median of {len(renders) - 1}: {render * 1000:.2f} ms "
-        "(target < 10 ms)"
+        f"per-cycle render (publish + first render), median of {len(renders) - 1}: "
+        f"{render * 1000:.2f} ms (target < 10 ms)"
     )
     print(
         f"per-cycle render, every tenth device down, median of {len(down_renders) - 1}: "

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,33 @@ def _open_fds() -> set[int]:
         if not target.startswith("/dev/pts") or fd > 2:
             fds.add(fd)
     return fds
+
+
+# Which event loop the tests run on: SENSORPOLL_TEST_LOOP=uvloop or asyncio (the default). CI
+# runs the loop-sensitive tests on both (.ci/run); `sensorpoll` started by a test gets the same
+# loop through `--event-loop` (sensorpoll_cmd).
+TEST_LOOP = os.environ.get("SENSORPOLL_TEST_LOOP", "asyncio")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    # libuv opens process-wide pipes with its first loop; open them before any leak check
+    uvloop.new_event_loop().close()
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if TEST_LOOP == "uvloop":
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+    if TEST_LOOP != "asyncio":
+        raise pytest.UsageError(f"SENSORPOLL_TEST_LOOP={TEST_LOOP}: uvloop or asyncio")
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ Exit codes: 0 ok, 1 a device failed (`once`), 2 usage error, 78 configuration er
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -18,8 +18,9 @@ from typing import Any
 from sensorpoll import __version__, simulate
 from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from sensorpoll.config.jsonschema import config_json_schema
-from sensorpoll.config.schema import DeviceConfig, parse_listen
+from sensorpoll.config.schema import DeviceConfig, EventLoopChoice, parse_listen
 from sensorpoll.config.types import format_duration
+from sensorpoll.daemon import eventloop
 from sensorpoll.daemon.devices import Devices
 from sensorpoll.daemon.journal import ERR_PREFIX, log_formatter, stderr_is_journal
 from sensorpoll.daemon.lastreload import LastReload
@@ -35,6 +36,7 @@ from sensorpoll.export.units import unit_warnings
 from sensorpoll.export.webconfig import load_web_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
+EVENT_LOOPS: tuple[EventLoopChoice, ...] = ("auto", "uvloop", "asyncio")
 
 log = logging.getLogger("sensorpoll")
 
@@ -73,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # sinks first: the exposition of a cycle then counts what the sinks dropped of it
     daemon = Daemon(settings, [sinks, exporter], lambda: load(args.config), last_reload=last_reload)
     try:
-        run_daemon(daemon)
+        run_daemon(daemon, event_loop(args, settings))
     except StartupError as exc:  # not a config error: systemd may retry (the port may free up)
         log.error("cannot start: %s", exc)
         return EXIT_FAILED
@@ -144,7 +146,7 @@ def cmd_once(args: argparse.Namespace) -> int:
         finally:
             await devices.aclose()
 
-    cycle = asyncio.run(poll())
+    cycle = eventloop.run(poll(), event_loop(args, settings))
     code = EXIT_FAILED if cycle.failed else EXIT_OK
     text = (
         cycle_to_json(cycle, indent=2) if args.format == "json" else render_table(cycle, settings)
@@ -157,16 +159,28 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    return probe.run(args)
+    return probe.run(args, eventloop.loop_factory(event_loop(args, None)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    return simulate.run(load(args.config))
+    settings = load(args.config)
+    return simulate.run(settings, event_loop(args, settings))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     print(json.dumps(config_json_schema(registry.config_models()), indent=2))
     return EXIT_OK
+
+
+def event_loop(args: argparse.Namespace, settings: Settings | None) -> EventLoopChoice:
+    """--event-loop if given, else the config's `event_loop`."""
+    choice: EventLoopChoice | None = args.event_loop
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        print("sensorpoll: --event-loop uvloop: uvloop is not installed here", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+    if choice is None:
+        choice = settings.event_loop if settings is not None else "auto"
+    return choice
 
 
 def _listen(value: str) -> str:
@@ -193,6 +207,12 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         action="store_true",
         default=False if top else argparse.SUPPRESS,
         help="also log what the output already shows (once: each failed device)",
+    )
+    parser.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=None if top else argparse.SUPPRESS,
+        help="uvloop where installed (auto), or asyncio's own; overrides event_loop",
     )
 
 

@@ -11,7 +11,8 @@ import signal
 import sys
 from typing import Any
 
-from sensorpoll.config.schema import Settings
+from sensorpoll.config.schema import EventLoopChoice, Settings
+from sensorpoll.daemon import eventloop
 from sensorpoll.drivers.registry import driver_class
 
 
@@ -59,9 +60,9 @@ async def serve(settings: Settings) -> int:
         await asyncio.gather(*hooks, stopping, return_exceptions=True)
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, choice: EventLoopChoice = "auto") -> int:
     try:
-        return asyncio.run(serve(settings))
+        return eventloop.run(serve(settings), choice)
     except Exception as exc:  # a server that cannot start: say why, no traceback
         print(f"simulate: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ Produced by `config.loader` from YAML; consumed (frozen) by drivers, daemon and 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ DEFAULT_CONFIG_PATH = Path("/etc/sensorpoll/config.yaml")
 
 ValueKind = Literal["number", "bool", "string"]
 MetricKind = Literal["gauge", "counter"]
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 
 
 class Model(BaseModel):
@@ -461,6 +463,14 @@ class Settings(Model):
         default_factory=MetricsSettings, description="How reading metrics are named."
     )
     sinks: tuple[SinkSettings, ...] = Field((), description="Data logs written once per cycle.")
+    event_loop: EventLoopChoice = Field(
+        "auto",
+        description=(
+            "The asyncio event loop: auto (uvloop where it is installed, else asyncio's "
+            "own), uvloop or asyncio. `--event-loop` overrides it; read at start."
+        ),
+        examples=["asyncio"],
+    )
     devices: tuple[DeviceConfig, ...] = Field(
         min_length=1,
         description=(
@@ -468,6 +478,13 @@ class Settings(Model):
             "cycle, reported in this order."
         ),
     )
+
+    @field_validator("event_loop")
+    @classmethod
+    def _loop_available(cls, choice: EventLoopChoice) -> EventLoopChoice:
+        if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError("uvloop is not installed here; use auto or asyncio")
+        return choice
 
     @property
     def default_timeout(self) -> float:

@@ -363,5 +363,11 @@ async def poll_cycle(
 
 
 def _expire(group: list[tuple[DevicePoller, asyncio.Task[DeviceResult]]]) -> None:
+    # A read whose wait ended by its deadline, on a loop too busy to have resumed it yet
+    # (10,000 devices starting at once), has its resumption queued already: cancel after it.
+    asyncio.get_running_loop().call_soon(_cancel, group)
+
+
+def _cancel(group: list[tuple[DevicePoller, asyncio.Task[DeviceResult]]]) -> None:
     for poller, task in group:
         poller.expire(task)

@@ -53,10 +53,14 @@ SPIN = 0.0015  # the last stretch before a grid point is waited by yielding, not
 
 async def sleep_until(when: float) -> None:
     """Sleep until loop time `when`. epoll rounds timeouts up to whole milliseconds, so a plain
-    sleep wakes up to ~1 ms late; the last SPIN seconds are waited out by yielding to the loop
-    (other tasks still run), which costs well under 1% of a core at 10 Hz."""
+    sleep wakes up to ~1 ms late; on asyncio's loop the last SPIN seconds are waited out by
+    yielding to the loop (other tasks still run), which costs well under 1% of a core at 10 Hz.
+    uvloop's clock and timers count whole milliseconds (libuv), so there a spin would wake no
+    closer and only burn CPU (at 4 Hz it was two thirds of a 20-device daemon's CPU,
+    bench/peer_collectd.py): a plain sleep."""
     loop = asyncio.get_running_loop()
-    delay = when - loop.time() - SPIN
+    spin = SPIN if isinstance(loop, asyncio.BaseEventLoop) else 0.0
+    delay = when - loop.time() - spin
     if delay > 0:
         await asyncio.sleep(delay)
     while loop.time() < when:  # noqa: ASYNC110 - a busy wait on purpose, see above

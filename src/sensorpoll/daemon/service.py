@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sensorpoll.config.errors import ConfigError
-from sensorpoll.config.schema import Settings
+from sensorpoll.config.schema import EventLoopChoice, Settings
 from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.daemon.devices import Devices
+from sensorpoll.daemon.eventloop import loop_factory, loop_name
 from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.notify import Notifier
 from sensorpoll.daemon.poller import STUCK_GRACE
@@ -314,11 +315,13 @@ def _discard_late_result(reading: asyncio.Future[Settings]) -> None:
         reading.exception()  # retrieved: an abandoned reload's outcome is not news
 
 
-def run_daemon(daemon: Daemon) -> None:
-    """`asyncio.run(daemon.run())`, except at the end. asyncio.run waits for every leftover
-    task to finish cancelling, so one read that swallows CancelledError (a driver bug) would
-    hold the exit for as long as it likes; here leftovers get STUCK_GRACE, then are left."""
-    loop = asyncio.new_event_loop()
+def run_daemon(daemon: Daemon, choice: EventLoopChoice = "auto") -> None:
+    """`asyncio.run(daemon.run())` on the chosen event loop, except at the end. asyncio.run
+    waits for every leftover task to finish cancelling, so one read that swallows
+    CancelledError (a driver bug) would hold the exit for as long as it likes; here leftovers
+    get STUCK_GRACE, then are left."""
+    loop = loop_factory(choice)()
+    log.debug("event loop: %s", loop_name(loop))
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(daemon.run())

@@ -13,9 +13,7 @@ import hashlib
 import hmac
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
-
-import bcrypt
+from collections.abc import Callable, Mapping
 
 # Checked when the user is unknown, so a wrong user costs as long as a wrong password.
 _DUMMY_HASH = b"$2b$10$zFIRsKKl2hRImOwmUcC6uuracqfw3fZOW0wemJtWcaCGH9k3AhmmC"
@@ -26,6 +24,11 @@ class BasicAuth:
     """Verifies `Authorization: Basic ...` headers for one set of users."""
 
     def __init__(self, users: Mapping[str, str]) -> None:
+        # imported here: only a web config with users needs bcrypt, the rest of the daemon's
+        # memory does not carry it (bench/memory.py)
+        import bcrypt
+
+        self._checkpw: Callable[[bytes, bytes], bool] = bcrypt.checkpw
         self._users = {user: hashed.encode() for user, hashed in users.items()}
         # Cache keys are HMACs under a key that lives only in this process: neither passwords
         # nor anything a guess could be checked against offline is kept in memory.
@@ -52,7 +55,7 @@ class BasicAuth:
             return False
         loop = asyncio.get_running_loop()
         # bcrypt releases the GIL: in a worker thread it costs the loop nothing
-        ok = await loop.run_in_executor(None, bcrypt.checkpw, password, stored or _DUMMY_HASH)
+        ok = await loop.run_in_executor(None, self._checkpw, password, stored or _DUMMY_HASH)
         ok = ok and stored is not None
         cache = self._accepted if ok else self._rejected
         cache[key] = None

@@ -49,9 +49,16 @@ class Published:
     """Everything served about one cycle, swapped in as a whole: a request that picked it up
     answers from it alone, so no response mixes two cycles."""
 
-    def __init__(self, cycle: Cycle, exposition: Exposition) -> None:
+    def __init__(self, cycle: Cycle, render: Callable[[], Exposition]) -> None:
         self.cycle = cycle
-        self.exposition = exposition
+        self._render = render
+
+    @functools.cached_property
+    def exposition(self) -> Exposition:
+        # on the first scrape of the cycle, not every cycle: unscraped cycles (a fast interval,
+        # a slow scraper) cost nothing to expose. Read in the same step as `_published`, so
+        # before any later cycle's publish could change what it renders from.
+        return self._render()
 
     @functools.cached_property
     def cycle_json(self) -> bytes:
@@ -126,19 +133,24 @@ class HttpExporter:
         log.info("serving HTTP on %s", " ".join(self.addresses))
 
     def publish(self, cycle: Cycle) -> None:
-        # Rendered once here, swapped in as a whole: every scrape sees one whole cycle.
+        # Swapped in as a whole, rendered on its first scrape: every scrape sees one cycle.
         self._history.observe(cycle)
         self._trends.observe(cycle)
-        sinks = render_sink_metrics(self._sink_stats())
-        exposition = render_exposition(
-            cycle, self._plan, self._history, self._process, sinks, self._last_reload
-        )
-        self._published = Published(cycle, exposition)
+
+        def render() -> Exposition:
+            sinks = render_sink_metrics(self._sink_stats())
+            return render_exposition(
+                cycle, self._plan, self._history, self._process, sinks, self._last_reload
+            )
+
+        self._published = Published(cycle, render)
 
     def _reload_recorded(self) -> None:
         if (published := self._published) is not None:
-            exposition = with_reload_metrics(published.exposition, self._last_reload)
-            self._published = Published(published.cycle, exposition)
+            last_reload = self._last_reload
+            self._published = Published(
+                published.cycle, lambda: with_reload_metrics(published.exposition, last_reload)
+            )
 
     async def reopen(self) -> None:
         pass
@@ -181,15 +193,19 @@ class HttpExporter:
             )
         return await handler(request)
 
-    async def _get_metrics(self, request: web.Request) -> web.Response:
+    def exposition(self) -> Exposition:
+        """What `/metrics` serves now: the latest cycle's exposition."""
         published = self._published
         if published is not None:
-            exposition = published.exposition
-        else:  # before the first cycle: the process, the build, the sinks, the counters at 0
-            sinks = render_sink_metrics(self._sink_stats())
-            exposition = render_exposition(
-                None, self._plan, self._history, self._process, sinks, self._last_reload
-            )
+            return published.exposition
+        # before the first cycle: the process, the build, the sinks, the counters at 0
+        sinks = render_sink_metrics(self._sink_stats())
+        return render_exposition(
+            None, self._plan, self._history, self._process, sinks, self._last_reload
+        )
+
+    async def _get_metrics(self, request: web.Request) -> web.Response:
+        exposition = self.exposition()
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         headers = {

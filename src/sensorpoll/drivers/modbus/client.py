@@ -6,7 +6,6 @@ The only module that builds pymodbus clients; everything it raises goes through 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -19,17 +18,11 @@ from pymodbus.framer import FramerType
 
 from sensorpoll.drivers.errors import DeviceConnectionError, DeviceTimeout, ProtocolError
 from sensorpoll.drivers.modbus import compat
+from sensorpoll.drivers.modbus.codec import Block
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse, map_exceptions
 from sensorpoll.drivers.modbus.wire import fails_crc
 
-# pymodbus logs every missed answer at ERROR; the poll loop already logs a device going down
-# and coming back once, so keep pymodbus quiet unless someone configured its logger.
-_pymodbus_log = logging.getLogger("pymodbus")
-if _pymodbus_log.level == logging.NOTSET:
-    _pymodbus_log.setLevel(logging.CRITICAL)
-
-Block = list[int] | list[bool]
 REGISTER_TABLES = frozenset({"holding", "input"})
 
 

@@ -40,6 +40,7 @@ _FORMATS: dict[str, str] = {
 }
 
 Decoded = int | float | bool | str
+Block = list[int] | list[bool]  # the values one read request returns: registers or bits
 
 
 def canonical_byte_order(order: ByteOrder) -> ByteOrder:

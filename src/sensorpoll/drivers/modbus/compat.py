@@ -8,6 +8,7 @@ pymodbus's documented API (client and server classes, their arguments, responses
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -15,6 +16,14 @@ import pymodbus
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import ModbusIOException, NoSuchIdException
+
+# pymodbus logs every missed answer (and a server's failed bind) at ERROR or WARNING; the poll
+# loop logs a device going down and coming back once, and `simulate` says why it cannot start,
+# so keep pymodbus quiet unless someone configured its logger. Here: every module that uses
+# pymodbus imports this one.
+_pymodbus_log = logging.getLogger("pymodbus")
+if _pymodbus_log.level == logging.NOTSET:
+    _pymodbus_log.setLevel(logging.CRITICAL)
 
 PYMODBUS_VERSION: tuple[int, int] = (
     int(pymodbus.__version__.split(".")[0]),

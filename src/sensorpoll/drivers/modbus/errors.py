@@ -6,9 +6,8 @@ shared mapper of `drivers.errors` with this driver's table.
 
 from __future__ import annotations
 
+import functools
 import termios
-
-from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from sensorpoll.drivers import errors
 from sensorpoll.drivers.errors import (
@@ -20,7 +19,6 @@ from sensorpoll.drivers.errors import (
     ProtocolError,
     described,
 )
-from sensorpoll.drivers.modbus.compat import is_missing_answer
 
 
 class ModbusExceptionResponse(ProtocolError):
@@ -55,6 +53,8 @@ def keeps_connection(exc: BaseException) -> bool:
 
 
 def _io_failure(exc: Exception) -> DeviceError:
+    from sensorpoll.drivers.modbus.compat import is_missing_answer  # pymodbus: see above
+
     if is_missing_answer(exc):
         return DeviceTimeout(str(exc))
     return ProtocolError(str(exc))
@@ -64,20 +64,26 @@ def _undecodable(exc: Exception) -> DeviceError:
     return ProtocolError(f"undecodable response: {type(exc).__name__}: {exc}")
 
 
-MODBUS_ERRORS: ExceptionTable = (
-    (ConnectionException, lambda exc: DeviceConnectionError(str(exc) or "not connected")),
-    (ModbusIOException, _io_failure),
-    (ModbusException, lambda exc: ProtocolError(str(exc))),
-    (TimeoutError, lambda exc: DeviceTimeout(str(exc) or "no answer")),
-    (ConnectionError, lambda exc: DeviceConnectionError(described(exc))),
-    # incl. serial.SerialException; termios: line settings the port refuses
-    ((OSError, termios.error), lambda exc: DeviceIOError(described(exc))),
-    # anything else is a malformed answer pymodbus could not decode
-    (Exception, _undecodable),
-)
+@functools.cache
+def modbus_errors() -> ExceptionTable:
+    """The table: pymodbus's exceptions, then the stdlib's. Built on first use, so a daemon
+    whose Modbus devices are all TCP (framed by `tcp.py`) never imports pymodbus."""
+    from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+    return (
+        (ConnectionException, lambda exc: DeviceConnectionError(str(exc) or "not connected")),
+        (ModbusIOException, _io_failure),
+        (ModbusException, lambda exc: ProtocolError(str(exc))),
+        (TimeoutError, lambda exc: DeviceTimeout(str(exc) or "no answer")),
+        (ConnectionError, lambda exc: DeviceConnectionError(described(exc))),
+        # incl. serial.SerialException; termios: line settings the port refuses
+        ((OSError, termios.error), lambda exc: DeviceIOError(described(exc))),
+        # anything else is a malformed answer pymodbus could not decode
+        (Exception, _undecodable),
+    )
 
 
 def map_exceptions() -> errors.map_exceptions:
     """Context manager: pymodbus/pyserial/asyncio exceptions raised inside become
-    `DeviceError`s, by `MODBUS_ERRORS`."""
-    return errors.map_exceptions(MODBUS_ERRORS)
+    `DeviceError`s, by `modbus_errors()`."""
+    return errors.map_exceptions(modbus_errors())

@@ -9,18 +9,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from sensorpoll.drivers.bus import Bus
-from sensorpoll.drivers.modbus.client import Block, Connection
+from sensorpoll.drivers.modbus.codec import Block
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.errors import keeps_connection
 from sensorpoll.drivers.modbus.plan import Request
+from sensorpoll.drivers.modbus.tcp import TcpConnection
+
+if TYPE_CHECKING:
+    from sensorpoll.drivers.modbus.client import Connection
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
 
 
 _NO_QUEUE = contextlib.nullcontext()
+
+
+async def open_connection(
+    config: ModbusConfig, connect_timeout: float
+) -> Connection | TcpConnection:
+    """A connection for `config`'s line: our own framing for Modbus TCP, pymodbus otherwise."""
+    if config.transport == "tcp":
+        return await TcpConnection.open(config, connect_timeout)
+    # imported here, not for a cycle: a daemon with only Modbus TCP devices never loads
+    # pymodbus (nor pyserial, which it imports): bench/memory.py
+    from sensorpoll.drivers.modbus.client import Connection
+
+    return await Connection.open(config, connect_timeout)
+
+
+def clock_slack(loop: asyncio.AbstractEventLoop) -> float:
+    """What to add to a silence or pause the line keeps so it is never short on `loop`'s clock.
+
+    asyncio's own loops time with `time.monotonic()`; uvloop's clock and timers count whole
+    milliseconds (libuv), so a wait measured there can end up to a millisecond early."""
+    return 0.0 if isinstance(loop, asyncio.BaseEventLoop) else 0.001
 
 
 def _settings(config: ModbusConfig) -> tuple[object, ...]:
@@ -39,11 +65,12 @@ class ModbusLine:
     def __init__(self, bus: Bus, config: ModbusConfig) -> None:
         self.bus = bus
         self._config = config  # the line's settings; every device on the line shares them
-        self._connection: Connection | None = None
+        self._connection: Connection | TcpConnection | None = None
         self._connected_at = 0.0
         self._quiet_until = 0.0
         # RTU frames end with silence; keep t3.5 between one answer and the next request
         self._silence = silence(config.baudrate) if config.transport == "rtu" else 0.0
+        self._clock_slack = 0.0  # set on connecting: see `clock_slack`
         self.timeout = 1.0  # pymodbus's own answer timeout: the smallest device deadline
         self.opened = 0  # connections made, for tests and logs
         self.shared = config.bus() is not None  # other devices may queue for this line
@@ -88,8 +115,8 @@ class ModbusLine:
                 not_before, self._quiet_until, self._connected_at + device.pause_after_connect
             )
             delay = ready - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0:  # a silence or a pause: a minimum, never cut short by the clock
+                await asyncio.sleep(delay + self._clock_slack)
             try:
                 block = await connection.read(
                     request.table, request.address, request.count, device.unit_id, answer_timeout
@@ -100,18 +127,23 @@ class ModbusLine:
                 raise
             finally:
                 now = loop.time()
-                self._quiet_until = now + self._silence
+                # slack here too: `now` itself may read up to a tick early
+                self._quiet_until = (
+                    now + self._silence + (self._clock_slack if self._silence else 0.0)
+                )
             return block, now
 
-    async def _connected(self) -> Connection:
+    async def _connected(self) -> Connection | TcpConnection:
         connection = self._connection
         if connection is not None and connection.lost:
             self.drop("closed by the other side")
             connection = None
         if connection is None:
-            connection = await Connection.open(self._config, self.timeout)
+            connection = await open_connection(self._config, self.timeout)
             self._connection = connection
-            self._connected_at = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            self._connected_at = loop.time()
+            self._clock_slack = clock_slack(loop)
             self.opened += 1
         return connection
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from sensorpoll.config.types import parse_duration
 from sensorpoll.drivers.errors import DeviceError
-from sensorpoll.drivers.modbus.client import Block, Connection
 from sensorpoll.drivers.modbus.codec import (
     CANONICAL_ORDERS,
     NUMERIC_TYPES,
+    Block,
     decode_raw,
     register_count,
 )
 from sensorpoll.drivers.modbus.config import ModbusConfig
+from sensorpoll.drivers.modbus.line import open_connection
 
 TABLES = ("holding", "input", "coil", "discrete")
 
@@ -83,7 +85,7 @@ async def read_block(
     config: ModbusConfig, table: str, address: int, count: int, limit: float
 ) -> Block:
     async with asyncio.timeout(limit):
-        connection = await Connection.open(config, limit)
+        connection = await open_connection(config, limit)
         try:
             return await connection.read(table, address, count, config.unit_id)
         finally:
@@ -121,7 +123,10 @@ def render(block: Block, table: str, address: int) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    args: argparse.Namespace,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+) -> int:
     limit = 2000 if args.table in ("coil", "discrete") else 125
     if not 1 <= args.count <= limit:
         print(f"probe: --count must be 1-{limit} for {args.table}", file=sys.stderr)
@@ -133,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     where = config.port if config.serial else f"{config.host}:{config.network_port}"
     try:
-        block = asyncio.run(read_block(config, args.table, args.address, args.count, args.timeout))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            block = runner.run(
+                read_block(config, args.table, args.address, args.count, args.timeout)
+            )
     except DeviceError as exc:
         print(f"probe failed: {exc.reason}: {exc}", file=sys.stderr)
         return 1
