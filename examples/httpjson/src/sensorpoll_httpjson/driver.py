@@ -65,6 +65,16 @@ def pick(document: Any, field: JsonField) -> Value:
     return value
 
 
+class HostSession:
+    """What the devices on one host share through their Bus: one HTTP session (keep-alive)."""
+
+    def __init__(self) -> None:
+        self.http = aiohttp.ClientSession(raise_for_status=True)
+
+    async def aclose(self) -> None:
+        await self.http.close()
+
+
 class HttpJsonDriver(Driver[HttpJsonConfig]):
     """A device with an HTTP JSON status endpoint."""
 
@@ -78,12 +88,11 @@ class HttpJsonDriver(Driver[HttpJsonConfig]):
     def _session(self) -> aiohttp.ClientSession:
         # The first device on a host opens the session its neighbours share; the Bus closes
         # it when the daemon stops or a reload removes the host's last device.
-        if self.bus.connection is None:
-            session = aiohttp.ClientSession(raise_for_status=True)
-            self.bus.connection = session
-            self.bus.on_close(session.close)
-        connection: aiohttp.ClientSession = self.bus.connection
-        return connection
+        shared = self.bus.connection
+        if not isinstance(shared, HostSession):  # None: this host's first read
+            shared = self.bus.connection = HostSession()
+            self.bus.on_close(shared.aclose)
+        return shared.http
 
     async def read(self) -> Mapping[str, Value]:
         url = self.config.url
