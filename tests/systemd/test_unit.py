@@ -1,4 +1,4 @@
-"""systemd/sensorpoll.service: what the unit promises (PRODUCT.md, systemd), checked by systemd's
+"""systemd/sensorpoll.service: what the unit promises (docs/deploy.md, section 3), checked by systemd's
 own tools offline, so no systemd as PID 1 is needed."""
 
 from __future__ import annotations
