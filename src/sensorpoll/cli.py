@@ -18,8 +18,8 @@ from typing import Any
 from sensorpoll import __version__, simulate
 from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from sensorpoll.config.jsonschema import config_json_schema
-from sensorpoll.config.schema import parse_listen
-from sensorpoll.config.types import parse_duration
+from sensorpoll.config.schema import DeviceConfig, parse_listen
+from sensorpoll.config.types import format_duration, parse_duration
 from sensorpoll.daemon.devices import Devices
 from sensorpoll.daemon.journal import ERR_PREFIX, log_formatter, stderr_is_journal
 from sensorpoll.daemon.lastreload import LastReload
@@ -79,6 +79,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def device_summary(device: DeviceConfig, settings: Settings) -> str:
+    """`modbus, timeout 0.5s[, every 10s][, template meter]` for `check`'s device list."""
+    parts = [device.driver, f"timeout {settings.deadline(device):g}s"]
+    if device.interval is not None:
+        parts.append(f"every {format_duration(device.interval)}")
+    if device.template is not None:
+        parts.append(f"template {device.template}")
+    return ", ".join(parts)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     settings = load(args.config)
     web = load_web_config(settings.http.web_config) if settings.http.web_config else None
@@ -93,11 +103,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     count = len(settings.devices)
     print(f"{count} device{'s' * (count != 1)}:")
     for device in settings.devices:
-        deadline = settings.deadline(device)
-        print(f"  {device.name} ({device.driver}, timeout {deadline:g}s)")
+        print(f"  {device.name} ({device_summary(device, settings)})")
         for field in device.fields:
             unit = f" [{field.unit}]" if field.unit else ""
-            print(f"    {field.name}{unit} {field.kind}")
+            counter = " counter" if field.metric == "counter" else ""
+            rate = field.poll_interval
+            every = f", every {format_duration(rate)}" if rate is not None else ""
+            print(f"    {field.name}{unit} {field.kind}{counter}{every}")
     by_driver: dict[str, list[Any]] = {}
     for device in settings.devices:
         by_driver.setdefault(device.driver, []).append(device)

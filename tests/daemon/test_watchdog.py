@@ -62,7 +62,7 @@ async def test_watchdog_pings_stop_and_the_loop_idles_when_a_cycle_wedges(
         daemon = service.Daemon(load(config), [], lambda: load(config), notifier)
         wedged_at: list[float] = []
 
-        async def wedged_cycle(overruns_total: int = 0) -> Cycle:
+        async def wedged_cycle(overruns_total: int = 0, *, tick: int = 0) -> Cycle:
             wedged_at.append(time.monotonic())  # the clock the pings are stamped with
             await asyncio.Event().wait()
             raise AssertionError("unreachable")

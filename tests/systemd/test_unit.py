@@ -1,5 +1,5 @@
-"""systemd/sensorpoll.service: what the unit promises (docs/deploy.md, section 3), checked by systemd's
-own tools offline, so no systemd as PID 1 is needed."""
+"""systemd/sensorpoll.service: what the unit promises (docs/deploy.md, section 3), checked by
+systemd's own tools offline, so no systemd as PID 1 is needed."""
 
 from __future__ import annotations
 

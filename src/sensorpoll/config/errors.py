@@ -24,6 +24,11 @@ class ConfigProblem:
 class ConfigError(Exception):
     """The config file is invalid; `problems` lists everything wrong with it, in file order."""
 
-    def __init__(self, problems: list[ConfigProblem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path))
+    def __init__(self, problems: list[ConfigProblem], files: tuple[str, ...] = ()) -> None:
+        """`files`: the order files are reported in (the config, then what it includes);
+        within a file, problems are in line order."""
+        order = {name: i for i, name in enumerate(files)}
+        self.problems = sorted(
+            problems, key=lambda p: (order.get(p.file, len(order)), p.file, p.line or 0, p.path)
+        )
         super().__init__("\n".join(str(p) for p in self.problems))

@@ -7,16 +7,17 @@ worded by `problems`, the rules across devices live in `rules`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from sensorpoll.config.errors import ConfigError, ConfigProblem, KeyPath
-from sensorpoll.config.problems import Problems, format_path
+from sensorpoll.config.problems import Problems, format_path, line_of
 from sensorpoll.config.rules import cross_device_problems
 from sensorpoll.config.schema import DeviceConfig, Settings
+from sensorpoll.config.templates import Expansion, expand, located_problems
 from sensorpoll.config.yamlmarks import YamlProblem, load_yaml
 
 DriverModels = Callable[[str], type[DeviceConfig]]
@@ -73,12 +74,42 @@ def parse_settings(
     with line marks (keeping them for a valid 1,000-device file would cost ~15 MB).
     """
     data, _ = read_yaml(text, file, env, lines=False)
-    problems = Problems(file, data)
-    settings = _validate(data, driver_models, (cross_device_problems, *extra_checks), problems)
-    if problems or settings is None:
-        _, lines = read_yaml(text, file, env, lines=True)
-        raise problems.error(lines)
+    expansion = expand(data, file, lambda path: _read_included(path, env, lines=False)[0])
+    problems = Problems(file, expansion.data)
+    checks = (cross_device_problems, *extra_checks)
+    settings = _validate(expansion.data, driver_models, checks, problems, expansion.broken)
+    if problems or expansion or settings is None:
+        raise _error(text, file, env, problems, expansion)
     return settings
+
+
+def _read_included(
+    path: Path, env: Mapping[str, str] | None, *, lines: bool
+) -> tuple[Any, dict[KeyPath, int]]:
+    """An included file, parsed (templates are read on every load, so a reload rereads it)."""
+    return read_yaml(read_config_text(path), str(path), env, lines=lines)
+
+
+def _error(
+    text: str,
+    file: str,
+    env: Mapping[str, str] | None,
+    problems: Problems,
+    expansion: Expansion,
+) -> ConfigError:
+    """Every problem at its file and line; the files are parsed again, with line marks."""
+    lines = {file: read_yaml(text, file, env, lines=True)[1]}
+
+    def lines_of(name: str) -> Mapping[KeyPath, int]:
+        if name not in lines:
+            try:
+                lines[name] = _read_included(Path(name), env, lines=True)[1]
+            except ConfigError:  # reported already, where it was read
+                lines[name] = {}
+        return lines[name]
+
+    located = located_problems(expansion, problems.items, lines_of, format_path, line_of)
+    return ConfigError(located, files=(file, *expansion.included))
 
 
 def read_yaml(
@@ -105,6 +136,7 @@ def _validate(
     driver_models: DriverModels,
     checks: Sequence[ExtraCheck],
     problems: Problems,
+    broken: Set[int] = frozenset(),
 ) -> Settings | None:
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
@@ -112,7 +144,7 @@ def _validate(
             (), f"the config must be a mapping of keys (interval, devices, ...), not {kind}"
         )
         return None
-    devices = _validate_devices(data.get("devices"), driver_models, problems)
+    devices = _validate_devices(data.get("devices"), driver_models, problems, broken)
     try:
         settings = Settings.model_validate({**data, "devices": devices or [None]})
     except ValidationError as exc:
@@ -130,9 +162,10 @@ def _validate(
 
 
 def _validate_devices(
-    raw: Any, driver_models: DriverModels, problems: Problems
+    raw: Any, driver_models: DriverModels, problems: Problems, broken: Set[int]
 ) -> list[DeviceConfig] | None:
-    """Each device by its driver's model; None when any of them is invalid."""
+    """Each device by its driver's model; None when any of them is invalid. Devices in
+    `broken` (naming an unknown template: reported already) are not validated."""
     if raw is None:
         problems.add(("devices",), "at least one device is required")
         return None
@@ -146,6 +179,9 @@ def _validate_devices(
     ok = True
     for i, item in enumerate(raw):
         where: KeyPath = ("devices", i)
+        if i in broken:
+            ok = False
+            continue
         if not isinstance(item, dict):
             problems.add(where, "a device must be a mapping with name, driver and fields")
             ok = False

@@ -1,5 +1,5 @@
-"""Rules over the whole validated config that no single model can check: deadlines against
-the interval, unique device names, devices sharing a line agreeing on it.
+"""Rules over the whole validated config that no single model can check: deadlines and poll
+rates against the interval, unique device names, devices sharing a line agreeing on it.
 
 Run by the loader after every device validated; a later stage adds its own (`ExtraCheck`).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sensorpoll.config.errors import KeyPath
+from sensorpoll.config.rates import rate_problems
 from sensorpoll.config.schema import BusSpec, Settings
 
 
@@ -20,6 +21,21 @@ def cross_device_problems(settings: Settings) -> Iterator[tuple[KeyPath, str]]:
             f"must be shorter than the interval ({settings.timeout:g}s >= "
             f"{settings.interval:g}s): a cycle has to end before the next one starts",
         )
+    yield from rate_problems(
+        (
+            (
+                ("devices", i),
+                device.interval,
+                [
+                    (("devices", i, "fields", j), interval)
+                    for j, field in enumerate(device.fields)
+                    if (interval := field.poll_interval) is not None
+                ],
+            )
+            for i, device in enumerate(settings.devices)
+        ),
+        settings.interval,
+    )
     names: dict[str, int] = {}
     buses: dict[str, tuple[int, BusSpec]] = {}
     addresses: dict[tuple[str, str], int] = {}

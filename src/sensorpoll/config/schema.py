@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -36,6 +36,7 @@ DEFAULT_LISTEN = "127.0.0.1:9847"
 DEFAULT_CONFIG_PATH = Path("/etc/sensorpoll/config.yaml")
 
 ValueKind = Literal["number", "bool", "string"]
+MetricKind = Literal["gauge", "counter"]
 
 
 class Model(BaseModel):
@@ -70,11 +71,36 @@ class FieldConfig(Model):
         ),
         examples=[{"channel": "a"}],
     )
+    metric: MetricKind = Field(
+        "gauge",
+        description=(
+            "How a number exports: `gauge` (a level), or `counter` for a value that only "
+            "grows (energy, events), exported as a counter family `<name>_total`."
+        ),
+        examples=["counter"],
+    )
+    help: str | None = Field(
+        None,
+        description="The HELP text of the field's metric (default: made from its name and unit).",
+        examples=["Active energy imported"],
+    )
 
     @property
     def kind(self) -> ValueKind:
         """How the value exports: a number gauge, a 0/1 gauge, or an info-style string."""
         return "number"
+
+    @property
+    def poll_interval(self) -> float | None:
+        """Seconds between reads of this field, when it has a rate of its own (drivers whose
+        fields can, e.g. Modbus); None: whenever its device is read."""
+        return None
+
+    @model_validator(mode="after")
+    def _counter_is_a_number(self) -> Self:
+        if self.metric == "counter" and self.kind != "number":
+            raise ValueError(f"metric: counter is for numbers, not for {self.kind}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -108,6 +134,22 @@ class DeviceConfig(Model):
             "group."
         ),
         examples=["modbus"],
+    )
+    template: str | None = Field(
+        None,
+        description=(
+            "The template (under `templates:`) this device starts from: its keys, with "
+            "the device's own keys replacing them."
+        ),
+        examples=["power_meter"],
+    )
+    interval: PositiveDuration | None = Field(
+        None,
+        description=(
+            "Read this device every so long, a whole multiple of the top-level interval "
+            "(default: every cycle); between reads its last values are carried."
+        ),
+        examples=["10s"],
     )
     timeout: PositiveDuration | None = Field(
         None,
@@ -392,6 +434,23 @@ class Settings(Model):
         ),
         examples=["800ms"],
     )
+    include: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Files or globs, relative to this file, whose `templates:` are added to this "
+            "file's (one file per instrument model); reread on every reload."
+        ),
+        examples=[["templates/*.yaml"]],
+    )
+    templates: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "Named device fragments (any device key but `name`); a device says `template: "
+            "NAME` and its own keys replace the template's. Top-level keys starting with "
+            "`x-` are ignored, so YAML anchors can live there."
+        ),
+        examples=[{"power_meter": {"driver": "modbus", "transport": "tcp"}}],
+    )
     http: HttpSettings = Field(
         default_factory=HttpSettings,
         description="The HTTP server: where it listens, TLS and basic auth.",
@@ -411,6 +470,10 @@ class Settings(Model):
     @property
     def default_timeout(self) -> float:
         return self.timeout if self.timeout is not None else 0.8 * self.interval
+
+    def device_interval(self, device: DeviceConfig) -> float:
+        """Seconds between reads of `device`: its own interval, or the top-level one."""
+        return device.interval if device.interval is not None else self.interval
 
     def deadline(self, device: DeviceConfig) -> float:
         """Seconds a read of `device` may take before it counts as a timeout."""

@@ -95,3 +95,12 @@ DeviceName = Annotated[str, _check(_DEVICE_NAME, "device name")]
 Unit = Annotated[str, _check(_UNIT, "unit")]
 LabelName = Annotated[str, AfterValidator(_label_name)]
 Labels = dict[LabelName, str]
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as a user writes one: 250ms, 10s, 5m, 1h (seconds when nothing is whole)."""
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001)):
+        count = seconds / size
+        if count >= 1 and abs(count - round(count)) < 1e-9:
+            return f"{round(count)}{unit}"
+    return f"{seconds:g}s"

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import NamedTuple
 
 from sensorpoll.drivers.base import Value
 
+NOTHING_CARRIED: Mapping[str, float] = MappingProxyType({})
+
 
 class DeviceResult(NamedTuple):
     """One device's outcome in one cycle. A failed device has no values, never stale ones.
+
+    A field with no valid value this cycle is None in `values` (an invalid reading, or not
+    read before a partial read's deadline). `carried` names the fields whose value was not
+    read this cycle but carried from their last read, with the wall-clock time of that read.
 
     A NamedTuple rather than a frozen dataclass: as immutable, and three times cheaper to
     build, which counts at one per device per cycle."""
@@ -22,9 +29,13 @@ class DeviceResult(NamedTuple):
     ok: bool
     error: str | None  # short reason: timeout, connection, io, parse, modbus_exception:2, ...
     duration_s: float
-    values: Mapping[str, Value]  # field name -> value, in field order; empty when not ok
+    values: Mapping[str, Value | None]  # field name -> value, in field order; empty when
+    # the read failed (a partial read keeps what it read)
     detail: str | None = None  # the human-readable error text (logs, status page)
-    attempted: bool = True  # False while the device is in backoff and was not read
+    attempted: bool = True  # False when the device was not read: backoff, or not due
+    carried: Mapping[str, float] = NOTHING_CARRIED  # field -> when it was read (epoch s)
+    partial: bool = False  # the read ran out of time part-way; `values` has what it read
+    invalid: tuple[str, ...] = ()  # fields read this cycle that gave no valid value
 
 
 @dataclass(frozen=True, slots=True)

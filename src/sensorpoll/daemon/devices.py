@@ -54,9 +54,10 @@ class Devices:
         for a read that ignores cancellation (poll_cycle)."""
         return max(p.deadline for p in self.pollers) + STUCK_GRACE
 
-    async def cycle(self, overruns_total: int = 0) -> Cycle:
+    async def cycle(self, overruns_total: int = 0, *, tick: int = 0) -> Cycle:
+        """One poll at grid point `tick` (see `poll_cycle`)."""
         self.number += 1
-        return await poll_cycle(self.pollers, self.number, overruns_total)
+        return await poll_cycle(self.pollers, self.number, overruns_total, tick=tick)
 
     async def apply(self, settings: Settings) -> None:
         """Swap in new settings between cycles. Devices whose config is unchanged keep their
@@ -70,7 +71,8 @@ class Devices:
             kept = old.get(device.name)
             if kept is not None and kept.config == device:
                 del old[device.name]
-                kept.deadline, kept.interval = settings.deadline(device), settings.interval
+                kept.deadline = settings.deadline(device)
+                kept.rebase(settings.interval)
                 kept.shared = device.name in shared
                 pollers.append(kept)
             else:

@@ -12,9 +12,10 @@ import time
 from collections.abc import Mapping, Sequence
 
 from sensorpoll.config.schema import DeviceConfig
-from sensorpoll.daemon.cycle import Cycle, DeviceResult
-from sensorpoll.drivers.base import Driver, Value
-from sensorpoll.drivers.errors import DeviceError
+from sensorpoll.daemon.carry import RateSchedule
+from sensorpoll.daemon.cycle import NOTHING_CARRIED, Cycle, DeviceResult
+from sensorpoll.drivers.base import Driver, Reading, Value
+from sensorpoll.drivers.errors import DeviceError, DeviceTimeout
 
 log = logging.getLogger("sensorpoll.poll")
 
@@ -70,6 +71,16 @@ class DevicePoller:
         self._last: tuple[str, str] = ("", "")
         self._stuck: asyncio.Task[DeviceResult] | None = None
         self._expired = False
+        self._schedule: RateSchedule | None = None
+        self.rebase(interval)
+
+    def rebase(self, interval: float) -> None:
+        """Take the top-level interval (again, on reload): rates are multiples of it."""
+        self.interval = interval
+        config = self.driver.config
+        if self._schedule is None or self._schedule.base != interval:
+            needed = RateSchedule.needed(config, interval)
+            self._schedule = RateSchedule(config, interval) if needed else None
 
     @property
     def config(self) -> DeviceConfig:
@@ -78,6 +89,18 @@ class DevicePoller:
     def due(self, now: float) -> bool:
         return now >= self._next_attempt
 
+    def scheduled(self, tick: int) -> bool:
+        """Whether the device's rate has it read at grid point `tick`; a device whose last
+        read did not succeed is read whenever backoff allows (it has nothing to carry)."""
+        schedule = self._schedule
+        return schedule is None or not self._up or schedule.device_due(tick)
+
+    def carried(self) -> DeviceResult:
+        """The result for a grid point the device is not due at: its last values, carried."""
+        assert self._schedule is not None
+        values, carried = self._schedule.current()
+        return DeviceResult(self.name, True, None, 0.0, values, attempted=False, carried=carried)
+
     def skipped(self) -> DeviceResult:
         """The result for a cycle in which the device was not read (backoff, or a stuck read)."""
         reason, detail = self._last
@@ -85,14 +108,20 @@ class DevicePoller:
             reason, detail = "timeout", "the previous read is still running"
         return DeviceResult(self.name, False, reason, 0.0, {}, detail, attempted=False)
 
-    async def poll(self) -> DeviceResult:
-        """Read the device once. The cycle cancels the read at this device's deadline (see
-        `poll_cycle`); that cancellation becomes a `timeout` result here."""
+    async def poll(self, tick: int = 0) -> DeviceResult:
+        """Read the device once, at grid point `tick`. The cycle cancels the read at this
+        device's deadline (see `poll_cycle`); that cancellation becomes a `timeout` result
+        here, a partial one when the driver had read some fields."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        self.driver.deadline = self.deadline
+        driver = self.driver
+        driver.deadline = self.deadline
+        schedule = self._schedule
+        due = None if schedule is None or not self._up else schedule.due_fields(tick)
+        driver.due = due
+        invalid: tuple[str, ...] = ()
         try:
-            raw = await self.driver.read()
+            raw = await driver.read()
             # Hot path (every device, every cycle), inline: a fresh dict with exactly the
             # fields, in order, of plain value types -- what built-in drivers return -- is taken
             # as it is; a copy, so a driver that reuses its dict cannot change a cycle.
@@ -101,22 +130,28 @@ class DevicePoller:
                 and tuple(raw) == self._fields
                 and _VALUE_TYPES.issuperset(map(type, raw.values()))
             ):
-                values: Mapping[str, Value] = dict(raw)
+                values: Mapping[str, Value | None] = dict(raw)
             else:
-                values = self._values(raw)
+                values, invalid = self._values(raw, due)
         except asyncio.CancelledError:
             if not self._expired:
                 raise  # not our deadline: the daemon is stopping
             self._expired = False
-            return self.timed_out(loop.time() - start, start)
+            detail = f"no answer within {self.deadline:g}s"
+            return self._cut_short("timeout", detail, loop.time() - start, start, tick, due)
         except Exception as exc:  # nothing a driver raises escapes the loop
             reason, detail = classify(exc)
+            if isinstance(exc, DeviceTimeout):
+                return self._cut_short(reason, detail, loop.time() - start, start, tick, due)
             if not isinstance(exc, DeviceError | OSError) and self._up is not False:
                 log.error("device %s: unexpected error from its driver", self.name, exc_info=exc)
             return self._failed(reason, detail, loop.time() - start, start)
-        if self._up:  # up already: no transition to log, no backoff to reset
+        carried = NOTHING_CARRIED
+        if schedule is not None:
+            values, carried = schedule.record(tick, due, values, time.time())
+        if self._up and not invalid and not carried:  # the usual: nothing to log or reset
             return DeviceResult(self.name, True, None, loop.time() - start, values)
-        return self._succeeded(values, loop.time() - start)
+        return self._succeeded(values, loop.time() - start, carried, invalid)
 
     def expire(self, task: asyncio.Task[DeviceResult]) -> None:
         """The deadline has passed: cancel the read if it is still running."""
@@ -127,10 +162,59 @@ class DevicePoller:
     def timed_out(self, duration: float, start: float) -> DeviceResult:
         return self._failed("timeout", f"no answer within {self.deadline:g}s", duration, start)
 
-    def _values(self, raw: Mapping[str, Value]) -> Mapping[str, Value]:
-        """The fields of `raw`, checked, in field order (`poll` takes the usual case inline)."""
-        values: dict[str, Value] = {}
+    def _cut_short(
+        self,
+        reason: str,
+        detail: str,
+        duration: float,
+        start: float,
+        tick: int,
+        due: frozenset[str] | None,
+    ) -> DeviceResult:
+        """A read that ran out of time: partial if the driver had read some fields."""
+        try:
+            got = {k: v for k, v in self.driver.partial().items() if k in self._fields}
+        except Exception:  # a driver bug must not turn a timeout into a crash
+            log.exception("device %s: partial() failed", self.name)
+            got = {}
+        if not got:
+            return self._failed(reason, detail, duration, start)
+        carried: Mapping[str, float] = NOTHING_CARRIED
+        if self._schedule is not None:
+            values, carried = self._schedule.record(tick, due, got, time.time())
+        else:
+            values = {name: got.get(name) for name in self._fields}
+        invalid = tuple(name for name, value in got.items() if value is None)
+        self._last = (reason, detail)
+        # Not a failure for backoff: the device answers, and backing off would cost the values
+        # it does deliver. Logged once, as a device going down is.
+        if self._up is not False:
+            log.warning(
+                "device %s read only partly (%d of %d fields): %s: %s",
+                self.name,
+                len(got),
+                len(self._fields),
+                reason,
+                detail,
+            )
+        else:
+            log.debug("device %s still read only partly: %s: %s", self.name, reason, detail)
+        self._up = False
+        return DeviceResult(
+            self.name, False, reason, duration, values, detail,
+            carried=carried, partial=True, invalid=invalid,
+        )  # fmt: skip
+
+    def _values(
+        self, raw: Reading, due: frozenset[str] | None = None
+    ) -> tuple[Mapping[str, Value | None], tuple[str, ...]]:
+        """The fields of `raw` (all, or those `due`), checked, in field order, and the ones
+        with no valid value (`poll` takes the usual case inline)."""
+        values: dict[str, Value | None] = {}
+        invalid: list[str] = []
         for name in self._fields:
+            if due is not None and name not in due:
+                continue
             try:
                 value = raw[name]
             except KeyError:
@@ -141,14 +225,22 @@ class DevicePoller:
                 raise DeviceError(
                     f"driver returned {type(raw).__name__}, not a mapping", reason="internal"
                 ) from None
-            if not isinstance(value, int | float | str):
+            if value is None:
+                invalid.append(name)
+            elif not isinstance(value, int | float | str):
                 raise DeviceError(
                     f"driver returned {type(value).__name__} for field {name}", reason="internal"
                 )
             values[name] = value
-        return values
+        return values, tuple(invalid)
 
-    def _succeeded(self, values: Mapping[str, Value], duration: float) -> DeviceResult:
+    def _succeeded(
+        self,
+        values: Mapping[str, Value | None],
+        duration: float,
+        carried: Mapping[str, float] = NOTHING_CARRIED,
+        invalid: tuple[str, ...] = (),
+    ) -> DeviceResult:
         if self._up is False:
             failures = self._failures
             log.info(
@@ -158,9 +250,13 @@ class DevicePoller:
                 "s" * (failures != 1),
             )
         self._up, self._failures, self._next_attempt = True, 0, -math.inf
-        return DeviceResult(self.name, True, None, duration, values)
+        return DeviceResult(
+            self.name, True, None, duration, values, carried=carried, invalid=invalid
+        )
 
     def _failed(self, reason: str, detail: str, duration: float, start: float) -> DeviceResult:
+        if self._schedule is not None:
+            self._schedule.forget()
         self._failures += 1
         self._last = (reason, detail)
         if self._failures >= BACKOFF_AFTER:
@@ -197,9 +293,11 @@ class DevicePoller:
 
 
 async def poll_cycle(
-    pollers: Sequence[DevicePoller], number: int, overruns_total: int = 0
+    pollers: Sequence[DevicePoller], number: int, overruns_total: int = 0, *, tick: int = 0
 ) -> Cycle:
-    """Read every due device concurrently; results in configuration order.
+    """Read every due device concurrently; results in configuration order. `tick` is the
+    grid point (its index since the schedule started): devices with a rate of their own are
+    read on theirs, their values carried in between.
 
     Deadlines count from the cycle's start. One timer per distinct deadline cancels the reads
     still running (cheaper than a timeout object per device: 1,000 devices at 10 Hz).
@@ -214,7 +312,10 @@ async def poll_cycle(
         if poller.stuck or not poller.due(started_monotonic):
             results[i] = poller.skipped()
             continue
-        task = loop.create_task(poller.poll(), name=poller.task_name)
+        if not poller.scheduled(tick):
+            results[i] = poller.carried()
+            continue
+        task = loop.create_task(poller.poll(tick), name=poller.task_name)
         tasks[task] = i
         groups.setdefault(poller.deadline, []).append((poller, task))
     timers = [

@@ -151,7 +151,8 @@ class Daemon:
         half the shutdown grace to finish, then is cancelled: None."""
         assert self.grid is not None
         loop = asyncio.get_running_loop()
-        cycle_task = loop.create_task(self.devices.cycle(self.grid.overruns), name="cycle")
+        cycle = self.devices.cycle(self.grid.overruns, tick=self.grid.index)
+        cycle_task = loop.create_task(cycle, name="cycle")
         # A cycle ends by itself within its slowest deadline (poll_cycle's backstop). Past that
         # (and a margin) the loop is wedged: stop feeding the watchdog so systemd restarts us.
         feed_until = loop.time() + self.devices.longest_cycle + WEDGED_MARGIN

@@ -16,6 +16,8 @@ from sensorpoll.drivers.bus import Buses
 
 Value = float | int | bool | str
 """A field's value: numbers, booleans (exported as 0/1) and strings (exported as info)."""
+Reading = Mapping[str, Value | None]
+"""What one read gives, by field name; None: the field has no valid value this time."""
 
 ConfigT = TypeVar("ConfigT", bound=DeviceConfig)
 
@@ -35,6 +37,10 @@ class Driver(abc.ABC, Generic[ConfigT]):
     deadline: float | None = None
     """Seconds the loop gives one read (set by the poller), so a driver can fit the timeouts
     of the library below it inside the deadline; None until the first read."""
+    due: frozenset[str] | None = None
+    """The fields to read this time (set by the poller before each read), or None for all of
+    them. Only a driver whose fields can have poll intervals of their own needs to look at it;
+    a driver that reads more than asked is right too."""
 
     def __init__(self, config: ConfigT, buses: Buses) -> None:
         self.config = config
@@ -44,8 +50,14 @@ class Driver(abc.ABC, Generic[ConfigT]):
         """Prepare the connection; idempotent. May do nothing and connect on first read."""
 
     @abc.abstractmethod
-    async def read(self) -> Mapping[str, Value]:
-        """One reading of every field, keyed by field name; raise a `DeviceError` on failure."""
+    async def read(self) -> Reading:
+        """One reading of every field (or of `due`), keyed by field name; None for a field
+        with no valid value this time; raise a `DeviceError` on failure."""
+
+    def partial(self) -> Reading:
+        """What a read cut short by its deadline had read so far (a driver that reads in
+        several steps keeps it), so the loop can report a partial read; by default nothing."""
+        return {}
 
     async def aclose(self) -> None:
         """Release what `open` or `read` acquired; idempotent."""

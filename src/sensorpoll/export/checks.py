@@ -12,6 +12,7 @@ from sensorpoll.config.schema import DeviceConfig, FieldConfig, Settings
 
 DAEMON_PREFIX = "sensorpoll_"
 INFO_SUFFIX = "_info"
+COUNTER_SUFFIX = "_total"
 
 
 def metric_name(namespace: str, field: FieldConfig) -> str:
@@ -23,9 +24,19 @@ def metric_name(namespace: str, field: FieldConfig) -> str:
 
 
 def sample_name(namespace: str, field: FieldConfig) -> str:
-    """The name a field's samples carry: string fields are info metrics, `<name>_info`."""
+    """The name a field's samples carry: string fields are info metrics, `<name>_info`;
+    counters are `<name>_total`."""
     name = metric_name(namespace, field)
-    return name + INFO_SUFFIX if field.kind == "string" else name
+    if field.kind == "string":
+        return name + INFO_SUFFIX
+    if field.metric == "counter" and not name.endswith(COUNTER_SUFFIX):
+        return name + COUNTER_SUFFIX
+    return name
+
+
+def export_kind(field: FieldConfig) -> str:
+    """What a field is in the exposition: a number gauge, a counter, a bool, a string."""
+    return "counter" if field.metric == "counter" else field.kind
 
 
 def label_names(device: DeviceConfig, field: FieldConfig) -> tuple[str, ...]:
@@ -78,13 +89,14 @@ def _metric_clashes(settings: Settings) -> Iterable[tuple[KeyPath, str]]:
                 )
             if field.kind == "string":
                 yield from _text_label_clash(here, device, field)
-            first = seen.setdefault(name, _FirstField(i, j, field.unit, field.kind, labels))
+            first = seen.setdefault(name, _FirstField(i, j, field.unit, export_kind(field), labels))
             if (first.device, first.field) == (i, j):
                 continue
-            if first.kind != field.kind:
+            if first.kind != export_kind(field):
                 yield (
                     here,
-                    f"metric {name} is a {field.kind} here but a {first.kind} at {first.where}",
+                    f"metric {name} is a {export_kind(field)} here but a {first.kind} at "
+                    f"{first.where}",
                 )
             elif first.unit != field.unit:
                 yield (

@@ -40,6 +40,11 @@ class DeviceHistory:
     last_success: float | None = None  # wall clock, seconds since the epoch
     last_error: str | None = None  # "reason: detail" of the latest failed read
     last_error_at: float | None = None
+    name: str = ""  # the device's name
+    partial_reads: int = 0  # reads that ran out of time part-way (their values exported)
+    # field -> reads that gave it no valid value, under `device` alone: the device's own
+    # labels could hold a label named "field"
+    invalid: dict[str, int] = field(default_factory=dict)
     # The error counter's sample lines, rendered when a count changes: they rarely do, and
     # every device has a few from the start.
     _error_lines: bytes | None = field(default=None, repr=False)
@@ -86,7 +91,7 @@ class DaemonHistory:
             label = device_label(device.name, device.labels)
             history = self.devices.get(device.name)
             if history is None:
-                history = self.devices[device.name] = DeviceHistory(label)
+                history = self.devices[device.name] = DeviceHistory(label, name=device.name)
             elif history.label != label:
                 history.label, history._error_lines = label, None
             for reason in driver_class(device.driver).reasons:
@@ -99,18 +104,23 @@ class DaemonHistory:
             history = self.devices.get(result.device)
             if history is None:  # not in the config this history was given
                 history = self.devices[result.device] = DeviceHistory(
-                    device_label(result.device, {})
+                    device_label(result.device, {}), name=result.device
                 )
             finished = cycle.started + result.duration_s
             if result.attempted:
                 history.read_duration = result.duration_s
             if result.ok:
-                history.last_success = finished
+                if result.attempted:  # not when its values were only carried
+                    history.last_success = finished
             elif result.attempted:  # a device in backoff was not read: no new error
                 reason = result.error or "unknown"
                 history.count_error(reason)
                 history.last_error = f"{reason}: {result.detail}" if result.detail else reason
                 history.last_error_at = finished
+                if result.partial:
+                    history.partial_reads += 1
+            for name in result.invalid:
+                history.invalid[name] = history.invalid.get(name, 0) + 1
         index = next(
             (i for i, bound in enumerate(CYCLE_BUCKETS) if cycle.duration_s <= bound),
             len(CYCLE_BUCKETS),
@@ -179,6 +189,15 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
     errors = b"".join([past.error_lines() for past in pasts])
     number = cycle.number if cycle is not None else 0
     overruns = cycle.overruns_total if cycle is not None else 0
+    partial_reads: list[tuple[bytes, float | int]] = [
+        (past.label, past.partial_reads) for past in pasts if past.partial_reads
+    ]
+    invalid: list[tuple[bytes, float | int]] = [
+        (device_label(past.name, {}) + f',field="{escape_label_value(name)}"'.encode(), count)
+        for past in pasts
+        if past.invalid
+        for name, count in sorted(past.invalid.items())
+    ]
     families = [
         _family(
             "sensorpoll_device_up",
@@ -196,6 +215,17 @@ def render_daemon_metrics(cycle: Cycle | None, history: DaemonHistory) -> list[F
             "sensorpoll_device_errors_total",
             "Failed reads of the device, by short reason (timeout, connection, protocol, ...).",
             errors + b"\n" if errors else b"",
+        ),
+        _counter(
+            "sensorpoll_device_partial_reads_total",
+            "Reads that ran out of time part-way: the fields read are exported, the rest not.",
+            _gauge_lines("sensorpoll_device_partial_reads_total", partial_reads),
+        ),
+        _counter(
+            "sensorpoll_invalid_values_total",
+            "Reads of a field that gave no valid value: a raw value listed in `invalid`, one "
+            "outside `valid`, NaN or infinite.",
+            _gauge_lines("sensorpoll_invalid_values_total", invalid),
         ),
         _family(
             "sensorpoll_device_last_success_timestamp_seconds",

@@ -52,7 +52,8 @@ class JsonlSink:
             self._failed("opening", exc)
 
     def publish(self, cycle: Cycle) -> None:
-        line = cycle_to_json_bytes(cycle) + b"\n"
+        # measurements, not copies: values carried from an earlier read are left out
+        line = cycle_to_json_bytes(cycle, measurements_only=True) + b"\n"
         action = "opening"
         try:
             if self._fd is None:

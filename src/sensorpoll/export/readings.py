@@ -44,21 +44,29 @@ class _Family:
 
 
 def _help(field: FieldConfig) -> str:
+    if field.help:
+        return field.help
     if field.kind == "string":
         return f"Text reading {field.name}, in label {field.name}; the value is always 1."
     if field.kind == "bool":
         return f"Reading {field.name} of each device, 1 when true, 0 when false."
     unit = f", in {field.unit}" if field.unit else ""
+    if field.metric == "counter":
+        return f"Counter {field.name} of each device{unit}, as the device counts it."
     return f"Reading {field.name} of each device{unit}."
 
 
 def _family_headers(namespace: str, field: FieldConfig) -> tuple[bytes, bytes]:
     samples = sample_name(namespace, field)
     help_text = escape_help(_help(field))
-    text = f"# HELP {samples} {help_text}\n# TYPE {samples} gauge".encode()
+    kind = "counter" if field.metric == "counter" else "gauge"
+    text = f"# HELP {samples} {help_text}\n# TYPE {samples} {kind}".encode()
     if field.kind == "string":  # OpenMetrics has a type for it: family `name`, sample `name_info`
         name = metric_name(namespace, field)
         return text, f"# HELP {name} {help_text}\n# TYPE {name} info".encode()
+    if kind == "counter":  # OpenMetrics names the family without `_total`; samples keep it
+        name = samples.removesuffix("_total")
+        return text, f"# HELP {name} {help_text}\n# TYPE {name} counter".encode()
     return text, text
 
 
@@ -109,9 +117,9 @@ class ReadingPlan:
         else:  # not the devices of this config: match them by name
             flat, missing = self._values_by_name(results)
         texts = format_sample_values(flat)
-        ok: dict[str, Mapping[str, Value]] = {}
-        if self._has_strings:
-            ok = {result.device: result.values for result in results if result.ok}
+        ok: dict[str, Mapping[str, Value | None]] = {}
+        if self._has_strings:  # a failed read has no values; a partial one has some
+            ok = {result.device: result.values for result in results if result.values}
         out: list[FamilyText] = []
         for family in self._families:
             if family.kind == "string":
@@ -130,10 +138,10 @@ class ReadingPlan:
         missing = False
         for result, (_, fields, only_numbers) in zip(results, self._devices, strict=True):
             values = result.values
-            if not result.ok:
+            if not values:  # a failed read (a partial one keeps what it read)
                 extend([None] * len(fields))
                 missing = missing or bool(fields)
-            elif only_numbers and len(values) == len(fields):
+            elif only_numbers and len(values) == len(fields) and not _may_be_null(result):
                 # values come in field order (DeviceResult): as they are, no lookups
                 extend(values.values())
             else:
@@ -143,12 +151,18 @@ class ReadingPlan:
         return flat, missing
 
     def _values_by_name(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
-        ok = {result.device: result.values for result in results if result.ok}
+        ok = {result.device: result.values for result in results if result.values}
         flat: list[Value | None] = []
         for device, fields, _ in self._devices:
             values = ok.get(device, {})
             flat.extend(map(values.get, fields))
         return flat, None in flat
+
+
+def _may_be_null(result: DeviceResult) -> bool:
+    """Whether some of a result's values may be None (no valid value): invalid readings, a
+    partial read, or values carried from a read that had either."""
+    return bool(result.invalid or result.partial or result.carried)
 
 
 def _number_samples(
@@ -170,7 +184,7 @@ def _number_samples(
     return b"".join(parts)
 
 
-def _string_samples(family: _Family, ok: Mapping[str, Mapping[str, Value]]) -> bytes:
+def _string_samples(family: _Family, ok: Mapping[str, Mapping[str, Value | None]]) -> bytes:
     parts = [
         prefix + escape_label_value(str(value)).encode("utf-8", "replace") + b'"} 1'
         for (device, field), prefix in zip(family.text_series, family.prefixes, strict=True)

@@ -259,7 +259,7 @@ def _device_card(
     known = set()
     for field in fields:
         known.add(field.name)
-        value = result.values.get(field.name) if result.ok else None
+        value = result.values.get(field.name)  # none when the read failed; some if partial
         trend = (
             "" if field.kind != "number" else _trend(result.device, field.name, field.unit, trends)
         )

@@ -7,8 +7,11 @@ from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.drivers.base import Value
 
 
-def format_reading(value: Value, unit: str | None) -> str:
-    """A reading as a person reads it, with its unit: `12.5 celsius`, `true`, `'SN42'`."""
+def format_reading(value: Value | None, unit: str | None) -> str:
+    """A reading as a person reads it, with its unit: `12.5 celsius`, `true`, `'SN42'`;
+    `null` for a field with no valid value this cycle."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, float):

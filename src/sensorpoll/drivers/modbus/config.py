@@ -5,11 +5,12 @@ Validated by the config loader (stage 1); read by the planner, the codec and the
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import re
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from sensorpoll.config.schema import BusSpec, DeviceConfig, FieldConfig, ValueKind
+from sensorpoll.config.schema import BusSpec, DeviceConfig, FieldConfig, Model, ValueKind
 from sensorpoll.config.types import Duration, PositiveDuration
 from sensorpoll.drivers.modbus.codec import (
     BYTE_ORDERS,
@@ -30,6 +31,65 @@ MAX_BITS = 2000  # per read request, Modbus spec (function codes 1 and 2)
 SERIAL_TURNAROUND = 0.1  # default answer allowance on a shared line, on top of wire time
 
 
+REGISTER_TABLES: frozenset[str] = frozenset({"holding", "input"})
+_BIT_WIDTH = {"int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64, "uint64": 64}
+_MODICON = re.compile(r"^[0134]\d{4,5}$")
+
+
+def _address(value: Any) -> Any:
+    """A protocol address is a number; text and 1-based register numbers are told apart."""
+    if isinstance(value, str):
+        hint = ""
+        if _MODICON.match(value.strip()):
+            hint = (
+                "; 40001-style numbers are 1-based register numbers: holding register 40001 "
+                "is protocol address 0"
+            )
+        raise ValueError(
+            f"must be a number, the zero-based protocol address, not the text {value!r}{hint}"
+        )
+    if isinstance(value, bool):
+        raise ValueError("must be a number, the zero-based protocol address")
+    if isinstance(value, int) and value > 65535:
+        if 300001 <= value <= 465536:
+            raise ValueError(
+                f"{value} is past the last address 65535: 6-digit addresses such as 400001 are "
+                "1-based register numbers (4xxxxx: holding register xxxxx); the protocol "
+                "address is that number minus 400001"
+            )
+        raise ValueError(f"{value} is past the last address 65535")
+    return value
+
+
+Address = Annotated[int, BeforeValidator(_address), Field(ge=0, le=65535)]
+"""A zero-based protocol address; text and 1-based register numbers are refused clearly."""
+
+
+class ScaleFactor(Model):
+    """A SunSpec-style scale factor: an int16 exponent in a register of the same device."""
+
+    table: Literal["holding", "input"] = Field(
+        "holding", description="The table of the scale factor register.", examples=["holding"]
+    )
+    address: Address = Field(
+        description="Zero-based protocol address of the scale factor register.",
+        examples=[40084],
+    )
+
+
+class ValidRange(Model):
+    """The range a value must lie in (after scale and offset) to count; inclusive."""
+
+    min: float | None = Field(None, description="The smallest valid value.", examples=[0])
+    max: float | None = Field(None, description="The largest valid value.", examples=[500])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is greater than max ({self.max:g})")
+        return self
+
+
 class ModbusField(FieldConfig):
     table: Table = Field(
         "holding",
@@ -38,9 +98,7 @@ class ModbusField(FieldConfig):
         ),
         examples=["input"],
     )
-    address: int = Field(
-        ge=0,
-        le=65535,
+    address: Address = Field(
         description=(
             "Zero-based protocol address of the field's first register or bit "
             "(register 40101 in the 1-based convention is holding address 100)."
@@ -80,6 +138,60 @@ class ModbusField(FieldConfig):
         description="How many registers a string spans (strings only).",
         examples=[4],
     )
+    interval: PositiveDuration | None = Field(
+        None,
+        description=(
+            "Read this field every so long, a whole multiple of its device's interval "
+            "(default: whenever the device is read); fields of each rate get requests of "
+            "their own."
+        ),
+        examples=["1h"],
+    )
+    bit: int | None = Field(
+        None,
+        ge=0,
+        le=15,
+        description=(
+            "Read one bit of a holding or input register as a bool (type: bool); 0 is "
+            "the least significant. Bit fields of one register share one read."
+        ),
+        examples=[0],
+    )
+    bits: tuple[Annotated[int, Field(ge=0, le=15)], Annotated[int, Field(ge=1, le=16)]] | None = (
+        Field(
+            None,
+            description=(
+                "[start, length]: a small unsigned number packed in a register, from bit "
+                "`start` (0 the least significant) for `length` bits (type uint16)."
+            ),
+            examples=[[4, 3]],
+        )
+    )
+    invalid: tuple[int | float, ...] = Field(
+        (),
+        description=(
+            "Raw values (before scale) the device sends for 'no value', e.g. [0xFFFF] or "
+            "[0x8000] (a signed type's 0x8000 is -32768): such a read gives the field no "
+            "value (null, no series) while the device stays up."
+        ),
+        examples=[[65535]],
+    )
+    valid: ValidRange | None = Field(
+        None,
+        description=(
+            "The range, after scale and offset, outside which a value is not valid and "
+            "the field gets no value: {min, max}, either optional, inclusive."
+        ),
+        examples=[{"min": 0, "max": 500}],
+    )
+    scale_factor: ScaleFactor | None = Field(
+        None,
+        description=(
+            "A SunSpec-style scale factor: {table, address} of an int16 exponent register, "
+            "read in the same plan; value = raw x 10^sf, then scale and offset."
+        ),
+        examples=[{"table": "holding", "address": 40084}],
+    )
     simulate: Signal | None = Field(
         None,
         description=(
@@ -91,14 +203,43 @@ class ModbusField(FieldConfig):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         kind = self.data_type
+        if self.table in BIT_TABLES and (self.bit is not None or self.bits is not None):
+            raise ValueError(
+                "`bit` and `bits` are for holding and input registers; a "
+                f"{self.table} is one bit already"
+            )
         if self.table in BIT_TABLES and kind != "bool":
             raise ValueError(f"a {self.table} is one bit: its type can only be bool")
+        if self.bit is not None and self.bits is not None:
+            raise ValueError("give `bit` (one bool) or `bits` (a number), not both")
+        if self.bit is not None and kind != "bool":
+            raise ValueError(
+                "`bit` reads one bit as a bool: set type: bool (or use `bits` for a number)"
+            )
+        if self.bits is not None:
+            if kind != "uint16":
+                raise ValueError(
+                    "`bits` is a small unsigned number inside one register: its type is uint16"
+                )
+            start, length = self.bits
+            if start + length > 16:
+                raise ValueError(f"bits [{start}, {length}] run past bit 15 of the register")
         if kind == "string" and self.count is None:
             raise ValueError("a string needs `count`: how many registers it spans")
         if kind != "string" and self.count is not None:
             raise ValueError(f"`count` is for strings only; {kind} has a fixed size")
         if kind in ("bool", "string") and (self.scale != 1.0 or self.offset != 0.0):
             raise ValueError(f"scale and offset apply to numbers, not to {kind}")
+        if kind in ("bool", "string") and (self.invalid or self.valid is not None):
+            raise ValueError(f"`invalid` and `valid` apply to numbers, not to {kind}")
+        if kind in ("bool", "string") and self.scale_factor is not None:
+            raise ValueError(f"scale_factor applies to numbers, not to {kind}")
+        width = _BIT_WIDTH.get(kind)
+        for raw in self.invalid:
+            if width is not None and (
+                not float(raw).is_integer() or not -(2 ** (width - 1)) <= raw < 2**width
+            ):
+                raise ValueError(f"invalid value {raw:g} does not fit an {kind} register")
         if register_count(kind, 1) != 4 and len(self.byte_order) == 8:
             raise ValueError(
                 f"byte order {self.byte_order} is for 64-bit types; use one of "
@@ -112,7 +253,9 @@ class ModbusField(FieldConfig):
     def data_type(self) -> DataType:
         if self.type is not None:
             return self.type
-        return "bool" if self.table in BIT_TABLES else "uint16"
+        if self.table in BIT_TABLES or self.bit is not None:
+            return "bool"
+        return "uint16"
 
     @property
     def order(self) -> ByteOrder:
@@ -133,6 +276,10 @@ class ModbusField(FieldConfig):
         if self.data_type == "string":
             return "string"
         return "number"
+
+    @property
+    def poll_interval(self) -> float | None:
+        return self.interval
 
 
 class ModbusConfig(DeviceConfig):

@@ -6,7 +6,7 @@ Pure: used by the driver every cycle (computed once) and by `sensorpoll check` t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sensorpoll.drivers.modbus.config import (
     BIT_TABLES,
@@ -25,13 +25,16 @@ class Request:
     address: int
     count: int
     fields: tuple[ModbusField, ...]
+    interval: float | None = None  # its fields' own poll interval; None: the device's
 
     @property
     def end(self) -> int:
         return self.address + self.count
 
     def __str__(self) -> str:
-        names = ", ".join(f.name for f in self.fields)
+        names = ", ".join(
+            f"scale factor {f.address}" if is_scale_factor(f) else f.name for f in self.fields
+        )
         return f"{self.table} {self.address}-{self.end - 1} ({self.count}): {names}"
 
 
@@ -82,11 +85,47 @@ def plan_requests(
     return RequestPlan(tuple(requests))
 
 
+SCALE_FACTOR_PREFIX = "scale_factor@"  # field names cannot hold "@": no clash with a real one
+
+
+def scale_factor_name(table: str, address: int) -> str:
+    """The name a scale factor register is planned and decoded under."""
+    return f"{SCALE_FACTOR_PREFIX}{table}:{address}"
+
+
+def is_scale_factor(field: ModbusField) -> bool:
+    """Whether a planned field is a scale factor register, not a configured field."""
+    return field.name.startswith(SCALE_FACTOR_PREFIX)
+
+
+def _with_scale_factors(fields: list[ModbusField]) -> list[ModbusField]:
+    """`fields` and the scale factor registers they use, each once (an int16 exponent)."""
+    extra: dict[str, ModbusField] = {}
+    for member in fields:
+        sf = member.scale_factor
+        if sf is not None:
+            name = scale_factor_name(sf.table, sf.address)
+            if name not in extra:
+                extra[name] = ModbusField.model_construct(
+                    name=name, table=sf.table, address=sf.address, type="int16"
+                )
+    return [*fields, *extra.values()]
+
+
 def device_plan(config: ModbusConfig) -> RequestPlan:
-    """The requests a device's reads are made of, under its per-device limits."""
-    return plan_requests(
-        config.fields,
-        max_registers=config.max_registers_per_request,
-        max_gap=config.max_gap,
-        one_per_field=config.one_request_per_field,
-    )
+    """The requests a device's reads are made of, under its per-device limits: the fields of
+    each poll rate planned on their own (a request never mixes rates), with the scale factor
+    registers they use."""
+    by_rate: dict[float | None, list[ModbusField]] = {}
+    for member in config.fields:
+        by_rate.setdefault(member.interval, []).append(member)
+    requests: list[Request] = []
+    for interval, members in by_rate.items():
+        plan = plan_requests(
+            _with_scale_factors(members),
+            max_registers=config.max_registers_per_request,
+            max_gap=config.max_gap,
+            one_per_field=config.one_request_per_field,
+        )
+        requests.extend(replace(r, interval=interval) for r in plan.requests)
+    return RequestPlan(tuple(requests))

@@ -49,6 +49,9 @@ def unit_image(device: ModbusConfig) -> UnitImage:
         blank: list[int] | list[bool]
         blank = [False] * request.count if request.table in BIT_TABLES else [0] * request.count
         unit.set(request.table, request.address, blank)
+    for field in device.fields:
+        if field.scale_factor is not None:  # exponent 0: the value is served as it is
+            unit.set(field.scale_factor.table, field.scale_factor.address, [0])
     sources = [(field, field_source(field)) for field in device.fields]
 
     def refresh() -> None:
@@ -58,6 +61,9 @@ def unit_image(device: ModbusConfig) -> UnitImage:
             if field.table in BIT_TABLES:
                 unit.set(field.table, field.address, [bool(value)])
                 continue
+            if field.bit is not None or field.bits is not None:
+                _set_bits(unit, field, value)
+                continue
             if field.kind == "number" and not isinstance(value, str):
                 value = unscaled(float(value), field.scale, field.offset)
             registers = encode(value, field.data_type, field.order, field.count or 1)
@@ -66,6 +72,18 @@ def unit_image(device: ModbusConfig) -> UnitImage:
     unit.refresh = refresh
     refresh()
     return unit
+
+
+def _set_bits(unit: UnitImage, field: ModbusField, value: Decoded) -> None:
+    """Write a bit field's value into its register, leaving the register's other bits."""
+    start, length = (field.bit, 1) if field.bit is not None else field.bits or (0, 16)
+    mask = ((1 << length) - 1) << start
+    if isinstance(value, bool | str):
+        number = int(bool(value))
+    else:
+        number = max(0, min((1 << length) - 1, round(unscaled(value, field.scale, field.offset))))
+    register = int(unit.tables[field.table].get(field.address, 0))
+    unit.set(field.table, field.address, [(register & ~mask) | ((number << start) & mask)])
 
 
 def _link_path(path: Path, target: str) -> bool:

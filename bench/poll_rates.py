@@ -1,0 +1,101 @@
+"""Bus time per cycle with poll rates: 10 slaves on one 19200-baud RTU line (a pty whose relay
+paces bytes at the baud rate), each with 10 register blocks; everything read every cycle,
+against 90% of the registers configured at 10x the base interval.
+
+Each run reads one whole schedule period (10 grid points, after a first read of everything)
+back to back through the real poll loop; a cycle's duration is the time its requests held
+the line. Target: the bus time per base cycle drops by at least 5x.
+
+    .venv/bin/python bench/poll_rates.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+
+from sensorpoll.config import parse_settings
+from sensorpoll.daemon.devices import Devices
+from sensorpoll.drivers import registry
+from sensorpoll.drivers.modbus.plan import device_plan
+from sensorpoll.drivers.modbus.report import bus_time_per_cycle
+from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
+from sensorpoll.drivers.pty import PtyLink
+
+BAUD = 19200
+SLAVES = 10
+BLOCKS = 10  # per slave, 100 addresses apart: one request each
+REGISTERS = 2  # per block
+SLOW = 10  # the slow blocks' interval, in base intervals
+INTERVAL = 4.0  # seconds; only the config's rules need it: cycles run back to back
+
+
+def config_text(port: str, rated: bool) -> str:
+    devices = []
+    for unit in range(1, SLAVES + 1):
+        fields = []
+        for block in range(BLOCKS):
+            field = {"name": f"b{block}", "address": 100 * block, "type": "uint32"}
+            if rated and block > 0:  # block 0 (10% of the registers) stays at the base rate
+                field["interval"] = f"{SLOW * INTERVAL:g}s"
+            fields.append(field)
+        devices.append(
+            {"name": f"slave{unit}", "driver": "modbus", "transport": "rtu", "port": port,
+             "baudrate": BAUD, "unit_id": unit, "fields": fields,
+             "response_timeout": "1s"}  # a loaded machine must not lose a request
+        )  # fmt: skip
+    config = {"interval": f"{INTERVAL:g}s", "timeout": f"{INTERVAL * 0.95:g}s", "devices": devices}
+    return json.dumps(config)  # JSON is YAML
+
+
+async def bus_time(rated: bool) -> tuple[float, float]:
+    """(measured, wire model) seconds of bus time per base cycle, averaged over one period."""
+    link = await PtyLink(baudrate=BAUD).start()
+    units = {}
+    for unit in range(1, SLAVES + 1):
+        image = UnitImage()
+        for block in range(BLOCKS):
+            image.set("holding", 100 * block, [unit, block])
+        units[unit] = image
+    slave = await SimulatedSlave.serial(units, link.ends[1], baudrate=BAUD)
+    settings = parse_settings(config_text(link.ends[0], rated), "bench", registry.config_model)
+    poller = Devices(settings)
+    try:
+        await poller.open()
+        first = await poller.cycle(tick=0)  # connects; reads everything
+        assert all(d.ok for d in first.devices), [d.detail for d in first.devices]
+        durations = []
+        for tick in range(1, SLOW + 1):
+            cycle = await poller.cycle(tick=tick)
+            assert all(d.ok for d in cycle.devices), [d.detail for d in cycle.devices]
+            durations.append(cycle.duration_s)
+    finally:
+        await poller.aclose()
+        await slave.aclose()
+        await link.aclose()
+    devices = list(settings.devices)
+    plans = {d.name: device_plan(d) for d in devices}  # type: ignore[arg-type]
+    model = bus_time_per_cycle(devices, plans, settings.interval)  # type: ignore[arg-type]
+    return statistics.fmean(durations), model.average
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    everything, everything_model = asyncio.run(bus_time(rated=False))
+    rated, rated_model = asyncio.run(bus_time(rated=True))
+    print(f"{SLAVES} slaves x {BLOCKS} blocks of {REGISTERS} registers, {BAUD} baud paced pty line")
+    print(
+        f"everything at the base rate:       {everything * 1000:7.1f} ms bus time per cycle "
+        f"(wire model {everything_model * 1000:.1f} ms)"
+    )
+    print(
+        f"90% of the registers at {SLOW}x the rate: {rated * 1000:7.1f} ms bus time per cycle "
+        f"(wire model {rated_model * 1000:.1f} ms)"
+    )
+    print(f"ratio: {everything / rated:.2f}x less bus time per cycle (target >= 5x)")
+
+
+if __name__ == "__main__":
+    main()
