@@ -154,9 +154,9 @@ def status_page_parts(
     sinks: Sequence[SinkStats] = (),
 ) -> Iterator[str]:
     """The page for the latest cycle in pieces, one per device card (`now`, wall clock, makes
-    the ages): the server yields to the event loop between
-    them, so a page of many devices never holds up a cycle. `page` is 1-based; PAGE_SIZE
-    devices a page, and a page past the end shows the last."""
+    the ages): the server yields to the event loop between them, so a page of many devices
+    never holds up a cycle. `page` is 1-based; PAGE_SIZE devices a page, and a page past the
+    end shows the last."""
     refresh = max(1, math.ceil(settings.interval))
     yield (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
