@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,17 @@ def test_one_device_is_counted_as_one_device(sensorpoll_cmd: list[str], failing:
 def test_the_systemd_status_line_words_one_device_for_one() -> None:
     cycle = make_cycle(1, {"tank": {"level": 1.0}}, duration_s=0.012)
     assert status_line(cycle) == "1 device, 1 up, last cycle 12 ms"
+
+
+def test_a_command_without_modbus_devices_does_not_import_pymodbus(failing: Path) -> None:
+    script = f"""\
+import contextlib, io, sys
+from sensorpoll.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["check", "-c", {str(failing)!r}])
+print("pymodbus" in sys.modules)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.stdout.split() == ["False"], result.stderr

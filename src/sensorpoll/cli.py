@@ -19,7 +19,7 @@ from sensorpoll import __version__, simulate
 from sensorpoll.config import DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from sensorpoll.config.jsonschema import config_json_schema
 from sensorpoll.config.schema import DeviceConfig, EventLoopChoice, parse_listen
-from sensorpoll.config.types import format_duration
+from sensorpoll.config.types import format_duration, parse_duration
 from sensorpoll.daemon import eventloop
 from sensorpoll.daemon.devices import Devices
 from sensorpoll.daemon.journal import ERR_PREFIX, log_formatter, stderr_is_journal
@@ -27,7 +27,6 @@ from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.daemon.service import Daemon, StartupError, run_daemon
 from sensorpoll.drivers import registry
 from sensorpoll.drivers.base import ReportWarning
-from sensorpoll.drivers.modbus import probe
 from sensorpoll.export.checks import metric_checks
 from sensorpoll.export.cyclejson import cycle_to_json
 from sensorpoll.export.sinks import Sinks
@@ -159,6 +158,9 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    # Imported here: probe loads pymodbus, which no other command needs for itself.
+    from sensorpoll.drivers.modbus import probe
+
     return probe.run(args, eventloop.loop_factory(event_loop(args, None)))
 
 
@@ -216,6 +218,44 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def _add_probe_arguments(parser: argparse.ArgumentParser) -> None:
+    # Here, not in drivers/modbus/probe.py: importing that loads pymodbus, which only
+    # `probe` itself (and a config with Modbus devices) needs.
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="Modbus TCP/UDP device or RTU-over-TCP gateway")
+    where.add_argument("--serial", metavar="DEV", help="serial port, e.g. /dev/ttyUSB0")
+    parser.add_argument("--port", type=int, default=502, help="TCP/UDP port (default: 502)")
+    parser.add_argument(
+        "--transport",
+        choices=["tcp", "udp", "rtu-over-tcp", "rtu", "ascii"],
+        help="how to speak Modbus (default: tcp with --host, rtu with --serial)",
+    )
+    parser.add_argument("--unit", type=int, default=1, help="unit id (default: 1)")
+    parser.add_argument("--address", type=int, required=True, help="zero-based first address")
+    parser.add_argument("--count", type=int, default=4, help="registers to read (default: 4)")
+    parser.add_argument(
+        "--table",
+        choices=["holding", "input", "coil", "discrete"],
+        default="holding",
+        help="register table (default: holding)",
+    )
+    parser.add_argument(
+        "--baudrate", type=int, default=19200, help="serial line speed (default: 19200)"
+    )
+    parser.add_argument(
+        "--parity", choices=["N", "E", "O"], default="N", help="serial parity (default: N)"
+    )
+    parser.add_argument(
+        "--stopbits", type=int, choices=[1, 2], default=1, help="serial stop bits (default: 1)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=parse_duration,
+        default=1.0,
+        help="how long to wait for the answer: 500ms, 2s, ... (default: 1s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sensorpoll",
@@ -263,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe_command = command(
         "probe", [common], "read raw Modbus registers once and print every decoding side by side"
     )
-    probe.add_arguments(probe_command)
+    _add_probe_arguments(probe_command)
     probe_command.set_defaults(func=cmd_probe)
 
     simulate = command(

@@ -111,6 +111,24 @@ class NotifySocket:
         self.sock.close()
 
 
+# A config the loader refuses: line 6 has a key simulated devices do not take.
+INVALID_CONFIG = """\
+interval: 200ms
+devices:
+  - name: a
+    driver: simulated
+    fields: [{name: x, value: 1}]
+    colour: blue
+"""
+
+
+def reload(daemon: Daemon, notify: NotifySocket) -> None:
+    """SIGHUP, then wait until the daemon has said it is reloading and ready again."""
+    daemon.signal(signal.SIGHUP)
+    notify.wait_for("RELOADING=1", timeout=5)
+    notify.wait_for("READY=1", timeout=5)
+
+
 def simulated(name: str, **options: Any) -> dict[str, Any]:
     """A simulated device config with one constant field."""
     return {

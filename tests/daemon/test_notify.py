@@ -9,7 +9,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-from tests.daemon.harness import Daemon, NotifySocket, simulated
+from tests.daemon.harness import INVALID_CONFIG, Daemon, NotifySocket, simulated
 
 
 def test_ready_is_sent_once_http_listens(daemon: Daemon, notify: NotifySocket) -> None:
@@ -147,16 +147,7 @@ def test_abstract_notify_socket_is_used(daemon: Daemon, tmp_path: Path) -> None:
 def test_config_error_at_start_exits_78_without_traceback_or_ready(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
-    daemon.write_raw_config(
-        """\
-        interval: 200ms
-        devices:
-          - name: a
-            driver: simulated
-            fields: [{name: x, value: 1}]
-            colour: blue
-        """
-    )
+    daemon.write_raw_config(INVALID_CONFIG)
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
     assert daemon.wait(timeout=10) == 78
     assert "Traceback" not in daemon.stderr

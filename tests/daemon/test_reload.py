@@ -8,7 +8,7 @@ import json
 import signal
 from typing import Any
 
-from tests.daemon.harness import Daemon, NotifySocket, simulated
+from tests.daemon.harness import INVALID_CONFIG, Daemon, NotifySocket, reload, simulated
 
 
 def names(cycle: dict[str, Any]) -> list[str]:
@@ -17,12 +17,6 @@ def names(cycle: dict[str, Any]) -> list[str]:
 
 def device(cycle: dict[str, Any], name: str) -> dict[str, Any]:
     return next(d for d in cycle["devices"] if d["device"] == name)
-
-
-def reload(daemon: Daemon, notify: NotifySocket) -> None:
-    daemon.signal(signal.SIGHUP)
-    notify.wait_for("RELOADING=1", timeout=5)
-    notify.wait_for("READY=1", timeout=5)
 
 
 def test_valid_config_is_applied_without_restart(daemon: Daemon, notify: NotifySocket) -> None:
@@ -50,16 +44,7 @@ def test_invalid_config_is_refused_and_the_old_one_keeps_polling(
     daemon.write_config([simulated("a"), simulated("b")])
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
     notify.wait_for("READY=1")
-    daemon.write_raw_config(
-        """\
-        interval: 200ms
-        devices:
-          - name: a
-            driver: simulated
-            fields: [{name: x, value: 1}]
-            colour: blue
-        """
-    )
+    daemon.write_raw_config(INVALID_CONFIG)
     refused_at = len(daemon.cycles())
     reload(daemon, notify)
     later = daemon.wait_for_cycle(lambda c: c["cycle"] >= refused_at + 3)

@@ -3,15 +3,13 @@ before the file is read, so this is how an operator sees whether it took."""
 
 from __future__ import annotations
 
-import signal
 import time
 import urllib.request
 
-from tests.daemon.harness import Daemon, NotifySocket, simulated
+from tests.daemon.harness import INVALID_CONFIG, Daemon, NotifySocket, reload, simulated
 
 SUCCESSFUL = "sensorpoll_config_last_reload_successful"
 TIMESTAMP = "sensorpoll_config_last_reload_success_timestamp_seconds"
-INVALID = "devices: [{name: a, driver: simulated, colour: blue, fields: [{name: x, value: 1}]}]\n"
 
 
 def metrics(daemon: Daemon) -> dict[str, float]:
@@ -25,12 +23,6 @@ def metrics(daemon: Daemon) -> dict[str, float]:
         if line and not line.startswith("#") and "{" not in name:
             samples[name] = float(value)
     return samples
-
-
-def reload(daemon: Daemon, notify: NotifySocket) -> None:
-    daemon.signal(signal.SIGHUP)
-    notify.wait_for("RELOADING=1", timeout=5)
-    notify.wait_for("READY=1", timeout=5)
 
 
 def test_the_start_counts_as_a_successful_load(daemon: Daemon, notify: NotifySocket) -> None:
@@ -52,7 +44,7 @@ def test_a_refused_reload_reads_0_and_keeps_the_last_success_time(
     notify.wait_for("READY=1")
     daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
     started = metrics(daemon)[TIMESTAMP]
-    daemon.write_raw_config(INVALID)
+    daemon.write_raw_config(INVALID_CONFIG)
     reload(daemon, notify)
     refused = metrics(daemon)
     assert refused[SUCCESSFUL] == 0
@@ -66,7 +58,7 @@ def test_a_good_reload_after_a_refused_one_reads_1_with_a_later_time(
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
     notify.wait_for("READY=1")
     daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
-    daemon.write_raw_config(INVALID)
+    daemon.write_raw_config(INVALID_CONFIG)
     reload(daemon, notify)
     refused_at = time.time()
     daemon.write_config([simulated("a"), simulated("b")])
@@ -84,7 +76,7 @@ def test_a_reloads_outcome_is_served_before_the_next_cycle(
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
     notify.wait_for("READY=1")
     first = daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
-    daemon.write_raw_config(INVALID)
+    daemon.write_raw_config(INVALID_CONFIG)
     reload(daemon, notify)
     served = metrics(daemon)
     assert served["sensorpoll_cycles_total"] == first["cycle"], "too slow: a cycle came between"

@@ -253,25 +253,29 @@ def sample(metrics: str, name: str) -> float:
     return float(match.group(1))
 
 
-async def test_a_broker_outage_loses_only_what_overflows_the_queue_counted_and_the_grid_holds(
-    broker: Broker, tmp_path: Path
-) -> None:
-    interval, queue_size = 0.2, 6
-    log = tmp_path / "cycles.jsonl"
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"""\
+def two_devices_to_mqtt_and_jsonl(interval: float, port: int, queue_size: int, log: Path) -> str:
+    """Two simulated devices every `interval`, published at QoS 1 to the broker on `port` and
+    logged to `log`: the jsonl log is what the broker should have received."""
+    return f"""\
 interval: {interval}s
 timeout: 100ms
 devices:
   - {{name: a, driver: simulated, fields: [{{name: t, value: 1}}]}}
   - {{name: b, driver: simulated, fields: [{{name: t, value: 2}}]}}
 sinks:
-  - {{type: mqtt, host: 127.0.0.1, port: {broker.port}, topic: "lab/{{device}}", qos: 1,
+  - {{type: mqtt, host: 127.0.0.1, port: {port}, topic: "lab/{{device}}", qos: 1,
       queue_size: {queue_size}}}
   - {{type: jsonl, path: {log}}}
 """
-    )
+
+
+async def test_a_broker_outage_loses_only_what_overflows_the_queue_counted_and_the_grid_holds(
+    broker: Broker, tmp_path: Path
+) -> None:
+    interval, queue_size = 0.2, 6
+    log = tmp_path / "cycles.jsonl"
+    config = tmp_path / "config.yaml"
+    config.write_text(two_devices_to_mqtt_and_jsonl(interval, broker.port, queue_size, log))
     async with subscribed(broker, "lab/#") as subscriber:
         with sensorpoll_run(config) as url:
             await subscriber.wait_for(6)
@@ -325,19 +329,7 @@ async def test_a_broker_that_accepts_but_never_answers_holds_up_nothing(tmp_path
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         port = silent.getsockname()[1]
-        config.write_text(
-            f"""\
-interval: {interval}s
-timeout: 100ms
-devices:
-  - {{name: a, driver: simulated, fields: [{{name: t, value: 1}}]}}
-  - {{name: b, driver: simulated, fields: [{{name: t, value: 2}}]}}
-sinks:
-  - {{type: mqtt, host: 127.0.0.1, port: {port}, topic: "lab/{{device}}", qos: 1,
-      queue_size: {queue_size}}}
-  - {{type: jsonl, path: {log}}}
-"""
-        )
+        config.write_text(two_devices_to_mqtt_and_jsonl(interval, port, queue_size, log))
         with sensorpoll_run(config) as url:
             await until_cycle(log, 15)
             async with aiohttp.ClientSession() as http, http.get(url + "metrics") as response:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.sinkmetrics import SinkStats
-from sensorpoll.export.statuspage import PAGE_SIZE, format_number, render_status_page
+from sensorpoll.export.statuspage import PAGE_SIZE, format_number, status_page_parts
 from sensorpoll.export.trends import POINTS, WINDOW, Trends
 from sensorpoll.export.unitsymbols import display_unit
 from tests.export.helpers import settings_from
+
+
+def render(*args: Any, **kwargs: Any) -> str:
+    """The whole page, as the server sends it piece by piece."""
+    return "".join(status_page_parts(*args, **kwargs))
 
 
 @pytest.mark.parametrize(
@@ -122,8 +128,8 @@ def test_many_devices_are_paged_and_the_down_ones_linked_from_every_page() -> No
     cycle = Cycle(1, 1_800_000_000.0, 1.0, 0.01, results)
     trends, history = Trends(settings), DaemonHistory(settings)
     history.observe(cycle)
-    first = render_status_page(cycle, settings, history, trends, 1_800_000_001.0)
-    third = render_status_page(cycle, settings, history, trends, 1_800_000_001.0, page=3)
+    first = render(cycle, settings, history, trends, 1_800_000_001.0)
+    third = render(cycle, settings, history, trends, 1_800_000_001.0, page=3)
     assert re.findall(r'data-device="(d\d+)"', first) == [f"d{i:03d}" for i in range(PAGE_SIZE)]
     assert re.findall(r'data-device="(d\d+)"', third) == [f"d{i:03d}" for i in range(50, 60)]
     assert '<a href="?page=3#device-d055">d055</a>' in first
@@ -133,7 +139,7 @@ def test_many_devices_are_paged_and_the_down_ones_linked_from_every_page() -> No
 
 def test_before_the_first_cycle_the_page_says_so() -> None:
     settings = settings_from(CONFIG)
-    page = render_status_page(None, settings, DaemonHistory(settings), Trends(settings), 0.0)
+    page = render(None, settings, DaemonHistory(settings), Trends(settings), 0.0)
     assert "No cycle has completed yet." in page
 
 
@@ -144,7 +150,7 @@ def test_each_sink_shows_its_health_in_the_summary() -> None:
     history.observe(cycle)
     broker = SinkStats("mqtt://broker:1883/lab/{device}", 10, 35, lambda: 120, connected=False)
     log = SinkStats("jsonl:/var/lib/sensorpoll/r.jsonl", 1, 0)
-    page = render_status_page(cycle, settings, history, trends, 0.0, sinks=[broker, log])
+    page = render(cycle, settings, history, trends, 0.0, sinks=[broker, log])
     lines = re.findall(r'<p class="summary sink">(.*?)</p>', page)
     assert [re.sub(r"<[^>]+>", "", line) for line in lines] == [
         "mqtt://broker:1883/lab/{device}: reconnecting, 120 queued, 35 dropped",

@@ -1,6 +1,6 @@
 """Device drivers: each reads one device; typed errors carry a short reason (flow stage 2)."""
 
-from sensorpoll.drivers.base import Driver, ReportWarning, Value
+from sensorpoll.drivers.base import Driver, ReportWarning, Value, is_loopback
 from sensorpoll.drivers.bus import Bus, Buses
 from sensorpoll.drivers.errors import (
     DeviceConnectionError,
@@ -23,4 +23,5 @@ __all__ = [
     "ProtocolError",
     "ReportWarning",
     "Value",
+    "is_loopback",
 ]

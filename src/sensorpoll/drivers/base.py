@@ -6,6 +6,7 @@ Drivers know their device and its line (via a shared `Bus`), nothing of cycles o
 from __future__ import annotations
 
 import abc
+import ipaddress
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import ClassVar, Generic, Self, TypeVar
@@ -71,7 +72,8 @@ class Driver(abc.ABC, Generic[ConfigT]):
     async def simulate(cls, devices: list[ConfigT], announce: Callable[[str], None]) -> bool:
         """`sensorpoll simulate`: serve stand-ins for `devices` until cancelled, calling
         `announce(line)` to tell the user where each one is. Return False at once when this
-        driver has nothing to simulate (the default)."""
+        driver has nothing to simulate (the default). Serve only devices whose host passes
+        `is_loopback`: a stand-in must never answer in a real device's place."""
         return False
 
     async def __aenter__(self) -> Self:
@@ -85,3 +87,14 @@ class Driver(abc.ABC, Generic[ConfigT]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) is this machine's loopback, where `simulate`
+    may serve a stand-in."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -144,19 +144,6 @@ def display_value(value: Value | None, unit: str | None) -> str:
     return f"{number} {symbol}" if symbol else number
 
 
-def render_status_page(
-    cycle: Cycle | None,
-    settings: Settings,
-    history: DaemonHistory,
-    trends: Trends,
-    now: float,
-    page: int = 1,
-    sinks: Sequence[SinkStats] = (),
-) -> str:
-    """The page for the latest cycle; `now` (wall clock) makes the ages."""
-    return "".join(status_page_parts(cycle, settings, history, trends, now, page, sinks))
-
-
 def status_page_parts(
     cycle: Cycle | None,
     settings: Settings,
@@ -166,9 +153,10 @@ def status_page_parts(
     page: int = 1,
     sinks: Sequence[SinkStats] = (),
 ) -> Iterator[str]:
-    """The page in pieces, one per device card: the server yields to the event loop between
-    them, so a page of many devices never holds up a cycle. `page` is 1-based; PAGE_SIZE
-    devices a page, and a page past the end shows the last."""
+    """The page for the latest cycle in pieces, one per device card (`now`, wall clock, makes
+    the ages): the server yields to the event loop between them, so a page of many devices
+    never holds up a cycle. `page` is 1-based; PAGE_SIZE devices a page, and a page past the
+    end shows the last."""
     refresh = max(1, math.ceil(settings.interval))
     yield (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sensorpoll.daemon.cycle import Cycle
 from sensorpoll.drivers.serial.config import SerialConfig
 from sensorpoll.drivers.serial.reply import ReplyBuilder, ReplyParser, SimulationError
 from sensorpoll.drivers.serial.simulation import SerialSimulator, serial_devices, serve
@@ -55,15 +56,25 @@ def devices_of(yaml_text: str) -> list[SerialConfig]:
     return serial_devices(settings_from(yaml_text).devices)
 
 
-async def test_the_config_polls_its_own_simulation_with_the_hinted_values(tmp_path: Path) -> None:
-    text = lab(tmp_path / "ttyACM0", tmp_path / "ttyRS485")
+async def poll_own_simulation_showing(text: str) -> tuple[Cycle, list[str]]:
+    """One cycle of the config against `SerialSimulator` of itself, and what it announced."""
     simulator = SerialSimulator(devices_of(text))
     try:
-        await simulator.start()
+        shown = await simulator.start()
         async with polling(text) as poller:
-            cycle = await poller.cycle()
+            return await poller.cycle(), shown
     finally:
         await simulator.aclose()
+
+
+async def poll_own_simulation(text: str) -> Cycle:
+    cycle, _ = await poll_own_simulation_showing(text)
+    return cycle
+
+
+async def test_the_config_polls_its_own_simulation_with_the_hinted_values(tmp_path: Path) -> None:
+    text = lab(tmp_path / "ttyACM0", tmp_path / "ttyRS485")
+    cycle = await poll_own_simulation(text)
     values = {d.device: dict(d.values) for d in cycle.devices}
     assert [d.error for d in cycle.devices] == [None, None, None]
     assert values["thermometer"]["t1"] == 21.5
@@ -142,13 +153,7 @@ def test_replies_are_built_to_match_the_configs_own_regex(parse: str) -> None:
 async def test_the_example_serial_config_reads_its_own_simulation(tmp_path: Path) -> None:
     example = Path(__file__).parents[3] / "config" / "serial-sim.yaml"
     text = example.read_text().replace("/tmp/sensorpoll-", f"{tmp_path}/")
-    simulator = SerialSimulator(devices_of(text))
-    try:
-        await simulator.start()
-        async with polling(text) as poller:
-            cycle = await poller.cycle()
-    finally:
-        await simulator.aclose()
+    cycle = await poll_own_simulation(text)
     assert [(d.device, d.error) for d in cycle.devices] == [
         ("thermometer", None),
         ("tank1", None),
@@ -189,13 +194,7 @@ async def test_an_echoing_instrument_is_simulated_with_its_echo(tmp_path: Path) 
         echo: true
         fields: [{{name: mass, unit: grams, simulate: {{value: 12.5}}}}]
     """
-    simulator = SerialSimulator(devices_of(text))
-    try:
-        await simulator.start()
-        async with polling(text) as poller:
-            cycle = await poller.cycle()
-    finally:
-        await simulator.aclose()
+    cycle = await poll_own_simulation(text)
     assert dict(cycle.devices[0].values) == {"mass": 12.5}
 
 
@@ -281,13 +280,7 @@ def bench(tcp_port: int, gauge_port: int) -> str:
 
 async def test_sockets_queries_and_handshakes_poll_their_own_simulation() -> None:
     text = bench(free_port(), free_port())
-    simulator = SerialSimulator(devices_of(text))
-    try:
-        shown = await simulator.start()
-        async with polling(text) as poller:
-            cycle = await poller.cycle()
-    finally:
-        await simulator.aclose()
+    cycle, shown = await poll_own_simulation_showing(text)
     assert [d.error for d in cycle.devices] == [None, None, None]
     values = {d.device: dict(d.values) for d in cycle.devices}
     assert values["meter"] == {"current": 3.2e-07}

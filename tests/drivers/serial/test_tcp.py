@@ -143,12 +143,8 @@ async def test_a_reset_mid_reply_is_a_connection_error_and_the_socket_is_reopene
     assert instrument.connections == 2
 
 
-async def test_two_instruments_behind_one_device_server_port_share_one_connection_and_queue() -> (
-    None
-):
-    port = free_port()
-    replies = by_command({b"#01\r": b">+21.50\r", b"#02\r": b">+22.75\r"})
-    module = """\
+# An ADAM-4000-style module behind a device server: its address in the command, a '>' reply
+ADAM_MODULE = """\
   - name: {name}
     driver: serial
     transport: tcp
@@ -159,9 +155,16 @@ async def test_two_instruments_behind_one_device_server_port_share_one_connectio
     parse: '>(?P<t>[-+\\d.]+)'
     fields: [{{name: t, unit: celsius}}]
 """
+
+
+async def test_two_instruments_behind_one_device_server_port_share_one_connection_and_queue() -> (
+    None
+):
+    port = free_port()
+    replies = by_command({b"#01\r": b">+21.50\r", b"#02\r": b">+22.75\r"})
     devices = config(
-        module.format(name="m1", port=port, address="01"),
-        module.format(name="m2", port=port, address="02"),
+        ADAM_MODULE.format(name="m1", port=port, address="01"),
+        ADAM_MODULE.format(name="m2", port=port, address="02"),
     )
     async with (
         FakeSocket(port, replies, command_end=b"\r", delay=0.05) as server,
@@ -259,20 +262,9 @@ async def test_a_socket_instrument_and_a_serial_one_are_read_in_parallel(tmp_pat
 
 async def test_a_dead_instrument_behind_a_device_server_does_not_take_its_neighbour_down() -> None:
     port = free_port()
-    module = """\
-  - name: {name}
-    driver: serial
-    transport: tcp
-    host: 127.0.0.1
-    port: {port}
-    command: '#{address}\\r'
-    terminator: '\\r'
-    parse: '>(?P<t>[-+\\d.]+)'
-    fields: [{{name: t}}]
-"""
     devices = config(
-        module.format(name="m1", port=port, address="01"),
-        module.format(name="m2", port=port, address="02"),
+        ADAM_MODULE.format(name="m1", port=port, address="01"),
+        ADAM_MODULE.format(name="m2", port=port, address="02"),
         interval="400ms",
         timeout="300ms",
     )

@@ -4,13 +4,13 @@ each device's URL path a JSON document built from its fields' `simulate` values.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from sensorpoll.drivers import is_loopback
 from sensorpoll_httpjson.config import HttpJsonConfig
 
 DEFAULTS: dict[str, Any] = {"number": 0, "bool": False, "string": ""}
@@ -29,20 +29,11 @@ def document(devices: list[HttpJsonConfig]) -> dict[str, Any]:
     return root
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 async def serve_devices(devices: list[HttpJsonConfig], announce: Callable[[str], None]) -> bool:
     """Serve every loopback device until cancelled; False when none is on loopback."""
     paths: dict[tuple[str, int], dict[str, list[HttpJsonConfig]]] = {}
     for device in devices:
-        if not _is_loopback(device.host):
+        if not is_loopback(device.host):
             announce(f"{device.name}: not simulated: {device.host} is not a loopback address")
             continue
         if urlsplit(device.url).scheme != "http":

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from sensorpoll.config.types import parse_duration
 from sensorpoll.drivers.errors import DeviceError
 from sensorpoll.drivers.modbus.codec import (
     CANONICAL_ORDERS,
@@ -20,41 +19,6 @@ from sensorpoll.drivers.modbus.codec import (
 )
 from sensorpoll.drivers.modbus.config import ModbusConfig
 from sensorpoll.drivers.modbus.line import open_connection
-
-TABLES = ("holding", "input", "coil", "discrete")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--host", help="Modbus TCP/UDP device or RTU-over-TCP gateway")
-    where.add_argument("--serial", metavar="DEV", help="serial port, e.g. /dev/ttyUSB0")
-    parser.add_argument("--port", type=int, default=502, help="TCP/UDP port (default: 502)")
-    parser.add_argument(
-        "--transport",
-        choices=["tcp", "udp", "rtu-over-tcp", "rtu", "ascii"],
-        help="how to speak Modbus (default: tcp with --host, rtu with --serial)",
-    )
-    parser.add_argument("--unit", type=int, default=1, help="unit id (default: 1)")
-    parser.add_argument("--address", type=int, required=True, help="zero-based first address")
-    parser.add_argument("--count", type=int, default=4, help="registers to read (default: 4)")
-    parser.add_argument(
-        "--table", choices=TABLES, default="holding", help="register table (default: holding)"
-    )
-    parser.add_argument(
-        "--baudrate", type=int, default=19200, help="serial line speed (default: 19200)"
-    )
-    parser.add_argument(
-        "--parity", choices=["N", "E", "O"], default="N", help="serial parity (default: N)"
-    )
-    parser.add_argument(
-        "--stopbits", type=int, choices=[1, 2], default=1, help="serial stop bits (default: 1)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=parse_duration,
-        default=1.0,
-        help="how long to wait for the answer: 500ms, 2s, ... (default: 1s)",
-    )
 
 
 def device_config(args: argparse.Namespace) -> ModbusConfig:

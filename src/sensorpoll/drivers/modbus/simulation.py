@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sensorpoll.drivers.base import is_loopback
 from sensorpoll.drivers.modbus.codec import Decoded, encode, unscaled
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig, ModbusField
 from sensorpoll.drivers.modbus.plan import plan_requests
@@ -86,15 +86,6 @@ def _set_bits(unit: UnitImage, field: ModbusField, value: Decoded) -> None:
     unit.set(field.table, field.address, [(register & ~mask) | ((number << start) & mask)])
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _link_path(path: Path, target: str) -> bool:
     """Point the configured serial path at the pty, if nothing is there and we may write."""
     if path.exists() or path.is_symlink() or not os.access(path.parent, os.W_OK):
@@ -110,7 +101,7 @@ async def serve_devices(devices: list[ModbusConfig], announce: Callable[[str], N
     for device in devices:
         if device.serial:
             serial.setdefault(str(device.port), []).append(device)
-        elif not _is_loopback(str(device.host)):
+        elif not is_loopback(str(device.host)):
             announce(f"{device.name}: not simulated: {device.host} is not a loopback address")
         else:
             key = (device.transport, str(device.host), device.network_port)

@@ -37,7 +37,7 @@ _ERROR_ENTRY = re.compile(r'\s*([+-]?\d+)\s*(?:,\s*"?(.*?)"?\s*)?')
 
 
 @dataclass(frozen=True)
-class _Step:
+class _CompiledQuery:
     """One query as bytes on the line, with its parser and how errors name it."""
 
     command: bytes
@@ -72,8 +72,8 @@ class SerialDriver(Driver[SerialConfig]):
         def optional(text: str | None) -> bytes | None:
             return None if text is None else text.encode(encode)
 
-        self._steps = [
-            _Step(
+        self._queries = [
+            _CompiledQuery(
                 command=query.command.encode(encode),
                 expect=optional(query.expect),
                 then=optional(query.then),
@@ -123,7 +123,7 @@ class SerialDriver(Driver[SerialConfig]):
 
     async def read(self) -> Mapping[str, Value]:
         line = self.bus.connection
-        if isinstance(line, Line) and line.unanswered(self._steps[0].command):
+        if isinstance(line, Line) and line.unanswered(self._queries[0].command):
             # Our instrument did not answer last time: let neighbours on the line go first
             # (every read of a cycle starts in the same loop iteration), so a dead instrument
             # spends its own deadline, not theirs.
@@ -135,35 +135,35 @@ class SerialDriver(Driver[SerialConfig]):
             if self._prepared_key not in line.prepared:
                 await self._prepare(line)
             replies = []
-            for step in self._steps:
+            for compiled in self._queries:
                 try:
                     reply = await line.exchange(
-                        step.command,
+                        compiled.command,
                         self._terminator,
                         echo=echo,
                         late_reply_wait=wait,
-                        expect=step.expect,
-                        then=step.then,
+                        expect=compiled.expect,
+                        then=compiled.then,
                     )
                 except ParseError as exc:
-                    raise self._named(step, exc) from None
+                    raise self._named(compiled, exc) from None
                 replies.append(reply)
             errors = await self._error_queue(line) if self.config.check_errors else []
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise InstrumentError(f"{ERROR_QUERY} {errors[0]}{more}")
         values: dict[str, Value] = {}
-        for step, reply in zip(self._steps, replies, strict=True):
+        for compiled, reply in zip(self._queries, replies, strict=True):
             text = reply.decode(self.config.encoding, errors="replace")
             try:
-                values.update(step.parser.parse(text))
+                values.update(compiled.parser.parse(text))
             except ParseError as exc:
-                raise self._named(step, exc) from None
+                raise self._named(compiled, exc) from None
         return values
 
-    def _named(self, step: _Step, exc: ParseError) -> ParseError:
+    def _named(self, compiled: _CompiledQuery, exc: ParseError) -> ParseError:
         """The parse error, naming the query it is about when the device has several."""
-        named = ParseError(f"{step.label}: {exc}") if step.label else exc
+        named = ParseError(f"{compiled.label}: {exc}") if compiled.label else exc
         log.debug("device %s: %s", self.config.name, named)
         return named
 

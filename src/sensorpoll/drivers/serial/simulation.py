@@ -9,7 +9,6 @@ the inverse of the driver's parser.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import random
@@ -18,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sensorpoll.config.schema import ValueKind
+from sensorpoll.drivers.base import is_loopback
 from sensorpoll.drivers.pty import PtyPort
 from sensorpoll.drivers.serial.config import ERROR_QUERY, IDENTIFY_QUERY, SerialConfig
 from sensorpoll.drivers.serial.reply import ReplyBuilder, SimulationError
@@ -218,15 +218,6 @@ def _link_for(port: str, link_dir: Path | None) -> Path | None:
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class SerialSimulator:
     """Every serial port of a config as a pty and every loopback host:port as a listening
     socket; `start()` then `aclose()`, or `serve()`."""
@@ -239,7 +230,7 @@ class SerialSimulator:
         for device in devices:
             if not device.is_tcp:
                 by_port.setdefault(str(device.port), []).append(SimulatedInstrument(device))
-            elif device.host is not None and _is_loopback(device.host):
+            elif device.host is not None and is_loopback(device.host):
                 key = (device.host, device.tcp_port)
                 by_socket.setdefault(key, []).append(SimulatedInstrument(device))
             else:
