@@ -20,6 +20,7 @@ from sensorpoll.drivers.modbus.tcp import TcpConnection
 
 if TYPE_CHECKING:
     from sensorpoll.drivers.modbus.client import Connection
+from sensorpoll.drivers.clock import clock_slack
 from sensorpoll.drivers.modbus.wire import silence
 
 log = logging.getLogger("sensorpoll.modbus")
@@ -39,14 +40,6 @@ async def open_connection(
     from sensorpoll.drivers.modbus.client import Connection
 
     return await Connection.open(config, connect_timeout)
-
-
-def clock_slack(loop: asyncio.AbstractEventLoop) -> float:
-    """What to add to a silence or pause the line keeps so it is never short on `loop`'s clock.
-
-    asyncio's own loops time with `time.monotonic()`; uvloop's clock and timers count whole
-    milliseconds (libuv), so a wait measured there can end up to a millisecond early."""
-    return 0.0 if isinstance(loop, asyncio.BaseEventLoop) else 0.001
 
 
 def _settings(config: ModbusConfig) -> tuple[object, ...]:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
+from sensorpoll.drivers.clock import clock_slack
 from sensorpoll.drivers.errors import DeviceConnectionError, ParseError
 from sensorpoll.drivers.serial.reply import shown_bytes
 
@@ -139,7 +140,9 @@ class Line(abc.ABC):
         unless that command's late answer already failed to come once (a dead instrument
         must not hold up its neighbours every cycle)."""
         if command not in self._silent:
-            self._owed = (command, asyncio.get_running_loop().time() + late_reply_wait)
+            loop = asyncio.get_running_loop()
+            # slack: on uvloop's millisecond clock the wait could end a tick short
+            self._owed = (command, loop.time() + late_reply_wait + clock_slack(loop))
 
     def discard_input(self) -> None:
         """Drop whatever arrived unasked (noise, leftovers) before sending a command."""
