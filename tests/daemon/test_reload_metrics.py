@@ -26,7 +26,9 @@ def metrics(daemon: Daemon) -> dict[str, float]:
     return samples
 
 
-def running_one_device(daemon: Daemon, notify: NotifySocket, interval: str = "200ms") -> Any:
+def running_one_device(
+    daemon: Daemon, notify: NotifySocket, interval: str = "200ms"
+) -> dict[str, Any]:
     """Start the daemon with one simulated device; its first cycle once it has run."""
     daemon.write_config([simulated("a")], interval=interval)
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
