@@ -5,6 +5,7 @@ reload does not touch keep their state. Observed through the jsonl sink and /api
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 from tests.daemon.harness import INVALID_CONFIG, Daemon, NotifySocket, reload, simulated
@@ -100,3 +101,44 @@ def test_sighup_reopens_the_jsonl_sink(daemon: Daemon, notify: NotifySocket) -> 
     fresh = daemon.wait_for_cycle(lambda c: True)
     last_rotated = json.loads(rotated.read_text().splitlines()[-1])
     assert fresh["cycle"] > last_rotated["cycle"]
+
+
+def test_an_alias_bomb_on_reload_is_refused_while_polling_and_http_carry_on(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    daemon.write_config([simulated("a")], interval="100ms")
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
+    laughs = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    laughs += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = "devices:\n  - name: a\n    driver: simulated\n    fields: [{name: value, value: 1}]\n"
+    daemon.config.write_text(bomb + "    labels:\n" + "".join(f"      {x}\n" for x in laughs))
+    reload(daemon, notify)
+    assert "reload refused" in daemon.stderr
+    assert "(an alias bomb?)" in daemon.stderr
+    refused_at = daemon.cycles()[-1]["cycle"]
+    assert daemon.get("/api/v1/cycle")["cycle"] >= refused_at - 1  # HTTP answers
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= refused_at + 3)  # and polling goes on
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(timeout=10) == 0
+
+
+def test_polling_goes_on_while_a_large_reloaded_config_is_read(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    daemon.write_config([simulated("a")], interval="100ms")
+    daemon.start({"NOTIFY_SOCKET": notify.env_value})
+    notify.wait_for("READY=1")
+    daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
+    # thousands of devices: validating them takes many cycles' time on any machine
+    daemon.write_config([simulated("a")] + [simulated(f"d{i}") for i in range(4000)], "100ms")
+    daemon.signal(signal.SIGHUP)
+    notify.wait_for("RELOADING=1", timeout=5)
+    reloading_at = daemon.cycles()[-1]["cycle"]
+    notify.wait_for("READY=1", timeout=60)
+    cycles = daemon.cycles()
+    during = [c for c in cycles if c["cycle"] > reloading_at and len(c["devices"]) == 1]
+    after = [c for c in cycles if len(c["devices"]) == 4001]
+    assert during, "no cycle ran while the new config was read"
+    assert after or daemon.wait_for_cycle(lambda c: len(c["devices"]) == 4001)

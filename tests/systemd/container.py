@@ -1,8 +1,8 @@
 """A Debian machine with systemd as PID 1, booted by systemd-nspawn, for tests that need a real
 service manager. The root file system (debootstrap of the host's own Debian release, plus a
-venv holding sensorpoll's dependencies) is built once and cached under CACHE, keyed by what goes
-into it; every boot runs on a throwaway overlay of it (--volatile=overlay), so the cache stays
-pristine and a warm run only installs the wheel of the tree under test.
+venv holding sensorpoll's dependencies) is built once and cached under CACHE, each layer keyed
+by what goes into it; every boot runs on a throwaway overlay of it (--volatile=overlay), so the
+cache stays pristine and a warm run only installs the wheel of the tree under test.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ RECIPE = 1  # bump when the way the root file system is built changes
 VENV = "/opt/sensorpoll/venv"
 WHEELS = "/mnt/wheels"  # where the host's wheels are bind-mounted read-only
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
-STALE_AFTER = 3600.0  # seconds a cached root of another recipe is kept unused
+STALE_AFTER = 3600.0  # seconds a cached layer of another recipe is kept unused
 # Boot and shutdown of the machine, and one command in it: generous, the machine is shared.
 BOOT_TIMEOUT = 120.0
 COMMAND_TIMEOUT = 120.0
@@ -75,19 +75,25 @@ def _mirror_for(suite: str) -> str | None:
     return None
 
 
-def cache_key(suite: str, mirror: str) -> str:
-    """A hash of everything that goes into the root file system. sensorpoll itself is not in
-    it (installed at every boot), its declared dependencies are."""
+def _key(recipe: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def base_key(suite: str, mirror: str) -> str:
+    """A hash of what goes into the Debian base: debootstrap's part."""
+    return _key({"recipe": RECIPE, "suite": suite, "mirror": mirror, "packages": PACKAGES})
+
+
+def rootfs_key(base: str) -> str:
+    """A hash of the base plus the venv. sensorpoll itself is not in it (installed at every
+    boot), its declared dependencies are: a change to them costs a venv, not a debootstrap."""
     project = _project()
     recipe = {
-        "recipe": RECIPE,
-        "suite": suite,
-        "mirror": mirror,
-        "packages": PACKAGES,
+        "base": base,
         "requires-python": project["requires-python"],
         "dependencies": project["dependencies"],
     }
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    return _key(recipe)
 
 
 def _project() -> dict[str, Any]:
@@ -122,67 +128,80 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def ensure_rootfs(work: Path, log: Path) -> Path:
-    """The cached root file system for this recipe, built first if missing. A build goes to a
-    temporary name and is renamed into place when complete, so a killed build is never used.
-    Roots of other recipes (a few hundred MB each) are removed once unused for STALE_AFTER:
-    another test run on this machine may still be booted from one."""
+    """The cached root file system for this tree, built first if missing, in two layers: a
+    Debian base (debootstrap, the slow part) and a copy of it with the dependencies' venv.
+    Each build goes to a temporary name and is renamed into place when complete, so a killed
+    build is never used. Layers of other recipes (a few hundred MB each) are removed once
+    unused for STALE_AFTER: another test run on this machine may still be booted from one."""
     suite, mirror = host_release()
-    key = cache_key(suite, mirror)
-    root = CACHE / f"rootfs-{key}"
+    base_name = f"base-{base_key(suite, mirror)}"
+    root = CACHE / f"rootfs-{rootfs_key(base_name)}"
     CACHE.mkdir(parents=True, exist_ok=True)
     with _locked(CACHE / "lock"):
-        for stale in [*CACHE.glob("rootfs-*"), *CACHE.glob("building-*")]:
-            if stale.name != root.name and time.time() - stale.stat().st_mtime > STALE_AFTER:
+        for stale in CACHE.glob("*-*"):
+            if stale.name not in (base_name, root.name) and _unused_for(stale) > STALE_AFTER:
                 shutil.rmtree(stale, ignore_errors=True)
-        if root.is_dir():
-            os.utime(root)  # in use: see above
-            return root
-        building = CACHE / f"building-{key}"
-        shutil.rmtree(building, ignore_errors=True)
-        _run_logged(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
-                suite,
-                str(building),
-                mirror,
-            ],
-            log,
-        )
-        wheels = work / "dependencies"
-        _pip_wheel(wheels, *_project()["dependencies"])
-        dependencies = sorted(f"{WHEELS}/{w.name}" for w in wheels.glob("*.whl"))
-        # The venv is made by the machine's own python3, as docs/deploy.md makes it on a host;
-        # the wheels are the host's (same Debian release, so the same Python and libc).
-        install = (
-            f"umask 022 && python3 -m venv {VENV} && "
-            f"{VENV}/bin/pip install -q --no-index --no-deps {' '.join(dependencies)} && "
-            f"{VENV}/bin/pip check"
-        )
-        _run_logged(
-            [
-                "systemd-nspawn",
-                "--quiet",
-                "--register=no",
-                "--keep-unit",  # no scope of its own: there may be no systemd on the host
-                f"--directory={building}",
-                f"--bind-ro={wheels}:{WHEELS}",
-                "/bin/sh",
-                "-c",
-                install,
-            ],
-            log,
-        )
-        shutil.rmtree(f"/run/systemd/nspawn/propagate/{building.name}", ignore_errors=True)
-        # Nothing in the tests needs these, and each costs boot time.
-        for unit in ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer"):
-            link = building / "etc/systemd/system" / unit
-            link.unlink(missing_ok=True)
-            link.symlink_to("/dev/null")
-        building.rename(root)
-        os.utime(root)
+        if not root.is_dir():
+            base = CACHE / base_name
+            if not base.is_dir():
+                _build(base, log, lambda building: _debootstrap(building, suite, mirror, log))
+            os.utime(base)
+            _build(root, log, lambda building: _add_venv(base, building, work, log))
+        os.utime(root)  # in use: see above
         return root
+
+
+def _unused_for(path: Path) -> float:
+    return time.time() - path.stat().st_mtime
+
+
+def _build(target: Path, log: Path, make: Callable[[Path], None]) -> None:
+    building = target.with_name(f"building-{target.name}")
+    shutil.rmtree(building, ignore_errors=True)
+    make(building)
+    building.rename(target)
+
+
+def _debootstrap(building: Path, suite: str, mirror: str, log: Path) -> None:
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
+    # the .debs are kept: a new base (PACKAGES changed) downloads only what is new
+    command.append(f"--cache-dir={CACHE / 'debs'}")
+    (CACHE / "debs").mkdir(exist_ok=True)
+    _run_logged([*command, suite, str(building), mirror], log)
+    # Nothing in the tests needs these, and each costs boot time.
+    for unit in ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer"):
+        link = building / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+
+
+def _add_venv(base: Path, building: Path, work: Path, log: Path) -> None:
+    _run_logged(["cp", "--archive", "--reflink=auto", str(base), str(building)], log)
+    wheels = work / "dependencies"
+    _pip_wheel(wheels, *_project()["dependencies"])
+    dependencies = sorted(f"{WHEELS}/{w.name}" for w in wheels.glob("*.whl"))
+    # The venv is made by the machine's own python3, as docs/deploy.md makes it on a host;
+    # the wheels are the host's (same Debian release, so the same Python and libc).
+    install = (
+        f"umask 022 && python3 -m venv {VENV} && "
+        f"{VENV}/bin/pip install -q --no-index --no-deps {' '.join(dependencies)} && "
+        f"{VENV}/bin/pip check"
+    )
+    _run_logged(
+        [
+            "systemd-nspawn",
+            "--quiet",
+            "--register=no",
+            "--keep-unit",  # no scope of its own: there may be no systemd on the host
+            f"--directory={building}",
+            f"--bind-ro={wheels}:{WHEELS}",
+            "/bin/sh",
+            "-c",
+            install,
+        ],
+        log,
+    )
+    shutil.rmtree(f"/run/systemd/nspawn/propagate/{building.name}", ignore_errors=True)
 
 
 def _run_logged(command: Sequence[str], log: Path) -> None:

@@ -7,6 +7,8 @@ worded by `problems`, the rules across devices live in `rules`.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
@@ -27,15 +29,29 @@ ExtraCheck = Callable[[Settings], Iterable[tuple[KeyPath, str]]]
 """A rule over the whole validated config, from a later stage (e.g. metric name clashes)."""
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # a 1,000-device file is ~200 KB: this is no config
+
+
 def read_config_text(path: str | Path) -> str:
     """The text of a config file; a file that cannot be read is a ConfigError saying why."""
+    text, _ = _read(path)
+    return text
+
+
+def _read(path: str | Path) -> tuple[str, os.stat_result | None]:
+    """The text, and the file's identity as it was read (None for a pipe or device)."""
     name = str(path)
 
     def problem(message: str) -> ConfigError:
         return ConfigError([ConfigProblem(name, None, "", message)])
 
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            identity = os.fstat(file.fileno())
+            data = file.read(MAX_CONFIG_BYTES + 1)  # bounded: /dev/zero is a "file" too
+        if len(data) > MAX_CONFIG_BYTES:
+            raise problem(f"larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB: not a config")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise problem("no such file") from None
     except IsADirectoryError:
@@ -46,6 +62,28 @@ def read_config_text(path: str | Path) -> str:
         raise problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise problem(exc.strerror or str(exc)) from None
+    return text, identity if stat.S_ISREG(identity.st_mode) else None
+
+
+def _unchanged(path: str | Path, read: os.stat_result | None) -> None:
+    """Raise a ConfigError if the file at `path` is no longer the one that was read: a file
+    caught mid-write can be valid YAML with fewer devices, and must not be applied."""
+    if read is None:
+        return
+    try:
+        now = os.stat(path)
+    except OSError:
+        now = None
+    same = now is not None and all(
+        getattr(now, key) == getattr(read, key)
+        for key in ("st_dev", "st_ino", "st_size", "st_mtime_ns")
+    )
+    if not same:
+        message = (
+            "changed while it was read; write the new file next to it and rename it into "
+            "place (docs/deploy.md)"
+        )
+        raise ConfigError([ConfigProblem(str(path), None, "", message)])
 
 
 def load_settings(
@@ -56,8 +94,10 @@ def load_settings(
     extra_checks: Sequence[ExtraCheck] = (),
 ) -> Settings:
     """Read and validate the config file at `path`."""
-    text = read_config_text(path)
-    return parse_settings(text, str(path), driver_models, env=env, extra_checks=extra_checks)
+    text, identity = _read(path)
+    settings = parse_settings(text, str(path), driver_models, env=env, extra_checks=extra_checks)
+    _unchanged(path, identity)
+    return settings
 
 
 def parse_settings(

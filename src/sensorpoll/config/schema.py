@@ -26,6 +26,7 @@ from pydantic import (
 from sensorpoll.config.types import (
     DeviceName,
     Duration,
+    Interval,
     Labels,
     MetricName,
     PositiveDuration,
@@ -418,11 +419,11 @@ SinkSettings = Annotated[
 class Settings(Model):
     """The whole validated config file."""
 
-    interval: PositiveDuration = Field(
+    interval: Interval = Field(
         1.0,
         description=(
-            "The cycle period (250ms, 1s, 2m, or seconds): cycles start on a fixed "
-            "grid of it, without drift."
+            "The cycle period (250ms, 1s, 2m, or seconds; 10ms to 24h): cycles start "
+            "on a fixed grid of it, without drift."
         ),
         examples=["1s"],
     )
@@ -438,7 +439,8 @@ class Settings(Model):
         (),
         description=(
             "Files or globs, relative to this file, whose `templates:` are added to this "
-            "file's (one file per instrument model); reread on every reload."
+            "file's (one file per instrument model); reread on every reload. A named file "
+            "must exist; a glob may match none."
         ),
         examples=[["templates/*.yaml"]],
     )

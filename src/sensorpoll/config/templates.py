@@ -77,9 +77,8 @@ def expand(data: Any, file: str, read: ReadIncluded) -> Expansion:
     _collect(data.get(SECTION), file, templates, expansion)
     for index, pattern in _include_items(data.get("include"), expansion):
         matches = _matches(Path(file).parent, pattern)
-        if not matches:
-            kind = "file matches" if glob.has_magic(pattern) else "such file:"
-            expansion.problems.append((file, ("include", index), f"no {kind} {pattern}"))
+        if not matches and not glob.has_magic(pattern):  # a glob may match nothing (yet)
+            expansion.problems.append((file, ("include", index), f"no such file: {pattern}"))
         for included in matches:
             if included in expansion.included or included == file:
                 continue  # matched by two patterns: read once

@@ -12,6 +12,9 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 _NOT_A_DURATION = "a duration must be a number of seconds or a string like '250ms'"
+MAX_DURATION = 7 * 86400.0  # no pause, timeout or period in a lab poller is longer than a week
+MIN_INTERVAL = 0.01  # 100 cycles a second: faster burns a core on scheduling alone
+MAX_INTERVAL = 86400.0  # a cycle a day; longer would leave /healthz saying ok for days
 
 _DURATION = re.compile(r"^\s*(-?(?:\d+(?:\.\d*)?|\.\d+))\s*(ms|s|m|h)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -41,12 +44,23 @@ def parse_duration(value: Any) -> float:
         raise ValueError("a duration must be finite")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{seconds:g}s is longer than a week, the most a duration may be")
     return seconds
 
 
 def _positive(seconds: float) -> float:
     if seconds <= 0:
         raise ValueError("must be greater than zero")
+    return seconds
+
+
+def _interval(seconds: float) -> float:
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:
+        raise ValueError(
+            f"{seconds:g}s is outside {MIN_INTERVAL * 1000:g}ms .. {MAX_INTERVAL / 3600:g}h, "
+            "the cycle periods sensorpoll runs"
+        )
     return seconds
 
 
@@ -65,6 +79,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration), _DURATION_SCHEMA]
 PositiveDuration = Annotated[
     float, BeforeValidator(parse_duration), AfterValidator(_positive), _DURATION_SCHEMA
 ]
+Interval = Annotated[
+    float, BeforeValidator(parse_duration), AfterValidator(_interval), _DURATION_SCHEMA
+]
+"""A cycle period: between MIN_INTERVAL and MAX_INTERVAL."""
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DEVICE_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")

@@ -16,7 +16,11 @@ import yaml
 
 from sensorpoll.config.errors import KeyPath
 
-_ENV = re.compile(r"\$(\$)?\{([^}]*)\}")
+# Bounds on what a file can make the builder do: aliases are shared, not copied, but
+# everything downstream (validation, the error path's key walk) sees them expanded, so a
+# "billion laughs" file must be refused here, while it is still cheap to count.
+MAX_VALUES = 1_000_000  # scalars, lists and mappings, every alias expanded
+MAX_DEPTH = 64  # levels of nesting
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAP, _SEQ, _MERGE = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
 
@@ -72,19 +76,33 @@ class YamlProblem(Exception):
 
 
 def substitute_env(text: str, env: Mapping[str, str]) -> str:
-    """Replace `${NAME}` by the variable's value; `$${` stays a literal `${`."""
+    """Replace `${NAME}` by the variable's value; `$${` stays a literal `${`.
 
-    def repl(match: re.Match[str]) -> str:
-        if match.group(1):
-            return "${" + match.group(2) + "}"
-        name = match.group(2)
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"${{{name}}} is not a valid environment variable reference")
-        if name not in env:
-            raise ValueError(f"environment variable {name} is not set")
-        return env[name]
-
-    return _ENV.sub(repl, text)
+    One pass, each `$` looked at once: a long run of `${` costs linear time.
+    """
+    parts: list[str] = []
+    done = 0
+    while (dollar := text.find("$", done)) != -1:
+        parts.append(text[done:dollar])
+        if text.startswith("$${", dollar):
+            parts.append("${")
+            done = dollar + 3
+        elif text.startswith("${", dollar):
+            end = text.find("}", dollar + 2)
+            if end == -1:
+                raise ValueError("${ without a closing } (write $${ for a literal ${)")
+            name = text[dollar + 2 : end]
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"${{{name}}} is not a valid environment variable reference")
+            if name not in env:
+                raise ValueError(f"environment variable {name} is not set")
+            parts.append(env[name])
+            done = end + 1
+        else:
+            parts.append("$")
+            done = dollar + 1
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def _line(event: Any) -> int:
@@ -99,6 +117,8 @@ class _Builder:
         self.lines: dict[KeyPath, int] | None = {} if want_lines else None
         self.problems: list[YamlProblem] = []
         self.anchors: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}  # values each anchored node holds, aliases expanded
+        self.values = 0
         self._scalars = Loader("")  # resolves and constructs scalars with our resolver
 
     def document(self) -> Any:
@@ -122,10 +142,15 @@ class _Builder:
     def node(self, path: KeyPath) -> Any:
         event: Any = self.parser.get_event()  # C and Python parsers' events, typed alike
         self._mark(path, event)
+        if len(path) > MAX_DEPTH:
+            raise YamlProblem(_line(event), path, f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(event, yaml.AliasEvent):
             if event.anchor not in self.anchors:
                 raise YamlProblem(_line(event), path, f"undefined alias *{event.anchor}")
+            self._count(self.sizes[event.anchor], event, path)
             return self.anchors[event.anchor]
+        start = self.values
+        self._count(1, event, path)
         if isinstance(event, yaml.ScalarEvent):
             value = self.scalar(event, path)
         elif isinstance(event, yaml.SequenceStartEvent):
@@ -143,7 +168,18 @@ class _Builder:
             raise YamlProblem(_line(event), path, f"unexpected {event}")
         if getattr(event, "anchor", None):
             self.anchors[event.anchor] = value
+            self.sizes[event.anchor] = self.values - start
         return value
+
+    def _count(self, values: int, event: Any, path: KeyPath) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            raise YamlProblem(
+                _line(event),
+                path,
+                f"with its aliases expanded the file holds more than {MAX_VALUES:,} values "
+                "(an alias bomb?)",
+            )
 
     def _check_tag(self, event: Any, default: str, path: KeyPath) -> None:
         if event.tag not in (None, "!", default):

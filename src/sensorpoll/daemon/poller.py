@@ -243,12 +243,15 @@ class DevicePoller:
     ) -> DeviceResult:
         if self._up is False:
             failures = self._failures
-            log.info(
-                "device %s is back up after %d failed read%s",
-                self.name,
-                failures,
-                "s" * (failures != 1),
-            )
+            if failures == 0:  # it was down only to partial reads
+                log.info("device %s is read completely again", self.name)
+            else:
+                log.info(
+                    "device %s is back up after %d failed read%s",
+                    self.name,
+                    failures,
+                    "s" * (failures != 1),
+                )
         self._up, self._failures, self._next_attempt = True, 0, -math.inf
         return DeviceResult(
             self.name, True, None, duration, values, carried=carried, invalid=invalid
@@ -266,7 +269,7 @@ class DevicePoller:
             delay = min(self.interval * doubled, self.interval * cycles, BACKOFF_MAX)
             # minus half an interval: "due" is tested at grid points, which jitter a little
             self._next_attempt = start + max(delay, self.interval) - self.interval / 2
-        if self._up is not False:
+        if self._up is not False or self._failures == 1:  # up, or only read partly so far
             log.warning("device %s is down: %s: %s", self.name, reason, detail)
         else:
             log.debug("device %s still down: %s: %s", self.name, reason, detail)

@@ -27,6 +27,11 @@ log = logging.getLogger("sensorpoll")
 SHUTDOWN_GRACE = 2.0  # seconds the current cycle and closing connections get on SIGTERM
 MIN_CLOSE_TIME = 0.5  # closing connections gets at least this, even when the grace is spent
 WEDGED_MARGIN = 1.0  # seconds past its longest possible duration before a cycle counts as wedged
+RELOAD_TIMEOUT = 10.0  # seconds reading a reloaded config may take before it is refused
+
+
+class ReloadAbandoned(Exception):
+    """Reading a reloaded config took longer than RELOAD_TIMEOUT: refused."""
 
 
 class StartupError(Exception):
@@ -67,6 +72,9 @@ class Daemon:
         self._stop = asyncio.Event()
         self._stop_requested_at: float | None = None  # loop time of the first request
         self._reload_requested = False
+        self._reading: asyncio.Future[Settings] | None = None  # a reload's config being read
+        self._reading_deadline = math.inf
+        self._reading_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self.grid: Grid | None = None
 
@@ -116,8 +124,11 @@ class Daemon:
                 await self._sleep_until_next_point()
                 if self._stop.is_set():
                     break
-                if self._reload_requested:
-                    await self._reload()
+                if self._reload_requested and self._reading is None:
+                    await self._start_reload()
+                    continue
+                if self._reading is not None and self._reload_settled(loop.time()):
+                    await self._finish_reload()
                     continue
                 cycle = await self._poll()
                 if cycle is None:  # stopped, and the cycle was cancelled
@@ -134,17 +145,28 @@ class Daemon:
             await self._shutdown(started)
 
     async def _sleep_until_next_point(self) -> None:
-        """Sleep until the next grid point; a stop or reload request wakes it early."""
+        """Sleep until the next grid point; a stop, a reload request or a reload's config
+        being ready (or overdue) wakes it early."""
         assert self.grid is not None
-        if self._stop.is_set() or self._reload_requested:
-            return
-        self._wake.clear()
-        sleeper = asyncio.create_task(self.grid.wait(), name="grid-wait")
-        try:
-            await self._wait_feeding_watchdog(sleeper, self._wake, feed_until=math.inf)
-        finally:
-            sleeper.cancel()
-            await asyncio.gather(sleeper, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        while not self._has_work(loop.time()):
+            self._wake.clear()
+            sleeper = loop.create_task(self.grid.wait(), name="grid-wait")
+            try:
+                await self._wait_feeding_watchdog(sleeper, self._wake, feed_until=math.inf)
+            finally:
+                sleeper.cancel()
+                await asyncio.gather(sleeper, return_exceptions=True)
+            if sleeper.done() and not sleeper.cancelled():
+                return  # the grid point
+
+    def _has_work(self, now: float) -> bool:
+        """Something to do before the next grid point."""
+        if self._stop.is_set():
+            return True
+        if self._reading is None:
+            return self._reload_requested
+        return self._reload_settled(now)
 
     async def _poll(self) -> Cycle | None:
         """One cycle, the watchdog fed while it runs. On a stop request the cycle gets until
@@ -169,7 +191,7 @@ class Daemon:
         return cycle_task.result()
 
     async def _wait_feeding_watchdog(
-        self, work: asyncio.Task[Any], interrupt: asyncio.Event, *, feed_until: float
+        self, work: asyncio.Future[Any], interrupt: asyncio.Event, *, feed_until: float
     ) -> None:
         """Wait until `work` is done or `interrupt` is set, pinging the watchdog on time meanwhile
         as long as the loop clock is before `feed_until`. The one place the watchdog is fed:
@@ -221,17 +243,41 @@ class Daemon:
                 log.exception("closing %s failed", type(publisher).__name__)
         gc.unfreeze()
 
-    async def _reload(self) -> None:
+    async def _start_reload(self) -> None:
+        """SIGHUP: reopen the publishers' files (logrotate), and start reading the config in a
+        worker thread, so that polling and HTTP carry on while a large file is validated; the
+        result is applied between two cycles (`_finish_reload`)."""
         self._reload_requested = False
         self.notifier.reloading()
-        for publisher in self.publishers:  # logrotate's SIGHUP: reopen whatever the config says
+        for publisher in self.publishers:
             try:
                 await publisher.reopen()
             except Exception:
                 log.exception("reopening %s failed", type(publisher).__name__)
+        loop = asyncio.get_running_loop()
+        self._reading = loop.run_in_executor(None, self._reload_settings)
+        self._reading_deadline = loop.time() + RELOAD_TIMEOUT
+        # wake the loop when the result is in, or when it is too late for one
+        self._reading.add_done_callback(lambda _: self._wake.set())
+        self._reading_timer = loop.call_at(self._reading_deadline, self._wake.set)
+
+    def _reload_settled(self, now: float) -> bool:
+        assert self._reading is not None
+        return self._reading.done() or now >= self._reading_deadline
+
+    async def _finish_reload(self) -> None:
+        reading, self._reading = self._reading, None
+        assert reading is not None
+        if self._reading_timer is not None:
+            self._reading_timer.cancel()
         try:
-            settings = self._reload_settings()
-        except ConfigError as exc:
+            if not reading.done():  # the thread cannot be stopped: let it finish unheard
+                reading.add_done_callback(_discard_late_result)
+                raise ReloadAbandoned(
+                    f"reading the new config took longer than {RELOAD_TIMEOUT:g}s"
+                )
+            settings = reading.result()
+        except (ConfigError, ReloadAbandoned) as exc:
             log.error("reload refused, still running the previous config:\n%s", exc)
             self.last_reload.failed()
         except Exception:  # whatever goes wrong reading the new config, the old one keeps polling
@@ -261,6 +307,11 @@ class Daemon:
             self.grid = Grid.aligned(settings.interval, loop.time())
             self.grid.overruns = overruns
         log.info("reloaded: %s", _devices(len(settings.devices)))
+
+
+def _discard_late_result(reading: asyncio.Future[Settings]) -> None:
+    if not reading.cancelled():
+        reading.exception()  # retrieved: an abandoned reload's outcome is not news
 
 
 def run_daemon(daemon: Daemon) -> None:

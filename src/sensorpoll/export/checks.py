@@ -72,7 +72,30 @@ def _reserved_owner(namespace: str, name: str) -> str | None:
     return None
 
 
+def _counter_family_clashes(settings: Settings) -> Iterable[tuple[KeyPath, str]]:
+    """A counter's OpenMetrics family is its name without `_total`: no other field's metric
+    may have that name (a gauge `x` and a counter `x` would be two families `x`)."""
+    namespace = settings.metrics.namespace
+    samples = {
+        sample_name(namespace, field): f"devices[{i}].fields[{j}]"
+        for i, device in enumerate(settings.devices)
+        for j, field in enumerate(device.fields)
+    }
+    for i, device in enumerate(settings.devices):
+        for j, field in enumerate(device.fields):
+            if field.metric != "counter":
+                continue
+            family = sample_name(namespace, field).removesuffix(COUNTER_SUFFIX)
+            if family in samples:
+                yield (
+                    ("devices", i, "fields", j, "metric"),
+                    f"counter {family} (samples {family}{COUNTER_SUFFIX}) would be a second "
+                    f"metric family {family} beside the one of {samples[family]}; rename one",
+                )
+
+
 def _metric_clashes(settings: Settings) -> Iterable[tuple[KeyPath, str]]:
+    yield from _counter_family_clashes(settings)
     seen: dict[str, _FirstField] = {}
     namespace = settings.metrics.namespace
     for i, device in enumerate(settings.devices):

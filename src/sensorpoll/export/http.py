@@ -22,6 +22,12 @@ from sensorpoll.export.basicauth import BasicAuth
 from sensorpoll.export.cyclejson import cycle_to_json_bytes
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import Exposition, render_exposition, with_reload_metrics
+from sensorpoll.export.httplimits import (
+    IDLE_TIMEOUT,
+    BadRequests,
+    BoundedListener,
+    connection_limit,
+)
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
@@ -31,6 +37,10 @@ from sensorpoll.export.trends import Trends
 from sensorpoll.export.webconfig import LoadedWebConfig, load_web_config
 
 log = logging.getLogger(__name__)
+
+# aiohttp's own server log, for its connections: garbage requests become brief lines there
+_SERVER_LOG = logging.getLogger("sensorpoll.export.http.server")
+_SERVER_LOG.addFilter(BadRequests())
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -73,6 +83,7 @@ class HttpExporter:
         self._last_reload.listeners.append(self._reload_recorded)
         self._published: Published | None = None
         self._runner: web.AppRunner | None = None
+        self.listener: BoundedListener | None = None
         self._started = 0.0
         self.addresses: list[str] = []  # the URLs actually bound, e.g. with port 0
         self.app = web.Application(middlewares=[self._authenticate])
@@ -96,15 +107,22 @@ class HttpExporter:
     async def start(self) -> None:
         host, port = parse_listen(self.listen)
         ssl_context = self._web.ssl_context if self._web is not None else None
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=IDLE_TIMEOUT,  # also ends a connection that never sends a request
+            logger=_SERVER_LOG,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host or None, port, ssl_context=ssl_context)
-        await site.start()
+        assert self._runner.server is not None  # made by setup()
+        # Our own listener rather than a TCPSite: it stops accepting at the connection limit,
+        # so however many clients come, polling keeps its file descriptors.
+        self.listener = BoundedListener(self._runner.server, connection_limit(), ssl_context)
+        await self.listener.start(host or None, port)
         self._started = asyncio.get_running_loop().time()
         scheme = "https" if ssl_context is not None else "http"
-        self.addresses = [
-            f"{scheme}://{_host_port(address)}/" for address in self._runner.addresses
-        ]
+        self.addresses = [f"{scheme}://{_host_port(a)}/" for a in self.listener.addresses]
         log.info("serving HTTP on %s", " ".join(self.addresses))
 
     def publish(self, cycle: Cycle) -> None:
@@ -145,6 +163,9 @@ class HttpExporter:
         self.settings = settings
 
     async def aclose(self) -> None:
+        if self.listener is not None:
+            await self.listener.aclose()  # no new connections; the runner closes the open ones
+            self.listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

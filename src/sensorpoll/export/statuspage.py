@@ -251,7 +251,9 @@ def _device_card(
         trend = (
             "" if field.kind != "number" else _trend(result.device, field.name, field.unit, trends)
         )
-        rows.append(_field_row(field.name, value, field.unit, trend))
+        read_at = result.carried.get(field.name)  # a slower rate's value, read earlier
+        note = f"carried: read {format_age(now - read_at)}" if read_at is not None else ""
+        rows.append(_field_row(field.name, value, field.unit, trend, note))
     rows += [  # values of fields the config does not name (a reload in between)
         _field_row(n, v, None, "") for n, v in result.values.items() if n not in known
     ]
@@ -267,14 +269,15 @@ def _device_card(
     )
 
 
-def _field_row(name: str, value: Value | None, unit: str | None, trend: str) -> str:
+def _field_row(name: str, value: Value | None, unit: str | None, trend: str, note: str = "") -> str:
     text = escape(display_value(value, unit))
     kind = " text" if isinstance(value, str) else ""
     if value is None:
         text, kind = '<span class="none">—</span>', ""
+    title = f' title="{escape(note)}"' if note else ""
     return (
         f'<tr data-field="{escape(name)}"><th>{_breakable(name)}</th>'
-        f'<td class="value{kind}">{text}</td><td class="trend">{trend}</td></tr>'
+        f'<td class="value{kind}"{title}>{text}</td><td class="trend">{trend}</td></tr>'
     )
 
 
