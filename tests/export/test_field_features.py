@@ -262,12 +262,12 @@ def test_a_partial_read_in_the_cycle_json() -> None:
 
 
 def test_the_status_page_says_when_a_carried_value_was_read() -> None:
-    from sensorpoll.export.statuspage import render_status_page
+    from sensorpoll.export.statuspage import status_page_parts
     from sensorpoll.export.trends import Trends
 
     settings = settings_from(RATES)
     cycle = rates_cycle(3)
     history = DaemonHistory(settings)
     history.observe(cycle)
-    page = render_status_page(cycle, settings, history, Trends(settings), READ_AT + 12.0)
+    page = "".join(status_page_parts(cycle, settings, history, Trends(settings), READ_AT + 12.0))
     assert 'title="carried: read 12.0 s ago"' in page
