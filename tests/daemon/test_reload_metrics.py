@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from typing import Any
 
 from tests.daemon.harness import INVALID_CONFIG, Daemon, NotifySocket, reload, simulated
 
@@ -25,12 +26,19 @@ def metrics(daemon: Daemon) -> dict[str, float]:
     return samples
 
 
-def test_the_start_counts_as_a_successful_load(daemon: Daemon, notify: NotifySocket) -> None:
-    daemon.write_config([simulated("a")])
-    before = time.time()
+def running_one_device(
+    daemon: Daemon, notify: NotifySocket, interval: str = "200ms"
+) -> dict[str, Any]:
+    """Start the daemon with one simulated device; its first cycle once it has run."""
+    daemon.write_config([simulated("a")], interval=interval)
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
     notify.wait_for("READY=1")
-    daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    return daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+
+
+def test_the_start_counts_as_a_successful_load(daemon: Daemon, notify: NotifySocket) -> None:
+    before = time.time()
+    running_one_device(daemon, notify)
     served = metrics(daemon)
     assert served[SUCCESSFUL] == 1
     assert before <= served[TIMESTAMP] <= time.time()
@@ -39,10 +47,7 @@ def test_the_start_counts_as_a_successful_load(daemon: Daemon, notify: NotifySoc
 def test_a_refused_reload_reads_0_and_keeps_the_last_success_time(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
-    daemon.write_config([simulated("a")])
-    daemon.start({"NOTIFY_SOCKET": notify.env_value})
-    notify.wait_for("READY=1")
-    daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    running_one_device(daemon, notify)
     started = metrics(daemon)[TIMESTAMP]
     daemon.write_raw_config(INVALID_CONFIG)
     reload(daemon, notify)
@@ -54,10 +59,7 @@ def test_a_refused_reload_reads_0_and_keeps_the_last_success_time(
 def test_a_good_reload_after_a_refused_one_reads_1_with_a_later_time(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
-    daemon.write_config([simulated("a")])
-    daemon.start({"NOTIFY_SOCKET": notify.env_value})
-    notify.wait_for("READY=1")
-    daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    running_one_device(daemon, notify)
     daemon.write_raw_config(INVALID_CONFIG)
     reload(daemon, notify)
     refused_at = time.time()
@@ -72,10 +74,7 @@ def test_a_reloads_outcome_is_served_before_the_next_cycle(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
     # a 5 s interval leaves seconds between the cycle seen and the next one
-    daemon.write_config([simulated("a")], interval="5s")
-    daemon.start({"NOTIFY_SOCKET": notify.env_value})
-    notify.wait_for("READY=1")
-    first = daemon.wait_for_cycle(lambda c: c["cycle"] >= 1)
+    first = running_one_device(daemon, notify, interval="5s")
     daemon.write_raw_config(INVALID_CONFIG)
     reload(daemon, notify)
     served = metrics(daemon)

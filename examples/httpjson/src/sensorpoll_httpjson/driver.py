@@ -66,13 +66,14 @@ def pick(document: Any, field: JsonField) -> Value:
 
 
 class HostSession:
-    """What the devices on one host share through their Bus: one HTTP session (keep-alive)."""
+    """The HTTP session the devices on one host share, as their Bus's connection (which is
+    anything with an `async aclose()`)."""
 
     def __init__(self) -> None:
-        self.http = aiohttp.ClientSession(raise_for_status=True)
+        self.session = aiohttp.ClientSession(raise_for_status=True)
 
     async def aclose(self) -> None:
-        await self.http.close()
+        await self.session.close()
 
 
 class HttpJsonDriver(Driver[HttpJsonConfig]):
@@ -88,11 +89,13 @@ class HttpJsonDriver(Driver[HttpJsonConfig]):
     def _session(self) -> aiohttp.ClientSession:
         # The first device on a host opens the session its neighbours share; the Bus closes
         # it when the daemon stops or a reload removes the host's last device.
-        shared = self.bus.connection
-        if not isinstance(shared, HostSession):  # None: this host's first read
-            shared = self.bus.connection = HostSession()
-            self.bus.on_close(shared.aclose)
-        return shared.http
+        connection = self.bus.connection
+        if connection is None:
+            connection = self.bus.connection = HostSession()
+            self.bus.on_close(connection.aclose)
+        if not isinstance(connection, HostSession):
+            raise TypeError(f"bus {self.bus.key} holds a {type(connection).__name__}")
+        return connection.session
 
     async def read(self) -> Mapping[str, Value]:
         url = self.config.url
