@@ -103,13 +103,18 @@ def test_sighup_reopens_the_jsonl_sink(daemon: Daemon, notify: NotifySocket) -> 
     assert fresh["cycle"] > last_rotated["cycle"]
 
 
-def test_an_alias_bomb_on_reload_is_refused_while_polling_and_http_carry_on(
-    daemon: Daemon, notify: NotifySocket
-) -> None:
+def polling_one_device(daemon: Daemon, notify: NotifySocket) -> None:
+    """A daemon polling one simulated device every 100 ms, two cycles in."""
     daemon.write_config([simulated("a")], interval="100ms")
     daemon.start({"NOTIFY_SOCKET": notify.env_value})
     notify.wait_for("READY=1")
     daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
+
+
+def test_an_alias_bomb_on_reload_is_refused_while_polling_and_http_carry_on(
+    daemon: Daemon, notify: NotifySocket
+) -> None:
+    polling_one_device(daemon, notify)
     laughs = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     laughs += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
     bomb = "devices:\n  - name: a\n    driver: simulated\n    fields: [{name: value, value: 1}]\n"
@@ -127,10 +132,7 @@ def test_an_alias_bomb_on_reload_is_refused_while_polling_and_http_carry_on(
 def test_polling_goes_on_while_a_large_reloaded_config_is_read(
     daemon: Daemon, notify: NotifySocket
 ) -> None:
-    daemon.write_config([simulated("a")], interval="100ms")
-    daemon.start({"NOTIFY_SOCKET": notify.env_value})
-    notify.wait_for("READY=1")
-    daemon.wait_for_cycle(lambda c: c["cycle"] >= 2)
+    polling_one_device(daemon, notify)
     # thousands of devices: validating them takes many cycles' time on any machine
     daemon.write_config([simulated("a")] + [simulated(f"d{i}") for i in range(5000)], "100ms")
     daemon.signal(signal.SIGHUP)
