@@ -50,6 +50,78 @@ class ScriptDriver(Driver[ScriptConfig]):
         return result  # type: ignore[no-any-return]
 
 
+class FutureDriver(ScriptDriver):
+    """A driver that starts its reads with `begin`: a future the test resolves, fails or
+    leaves pending; `behaviour` raising makes `begin` itself raise."""
+
+    def __init__(self, name: str, behaviour: Any = None) -> None:
+        super().__init__(name, behaviour)
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def begin(self) -> asyncio.Future[Any]:
+        if self.behaviour is not None:
+            self.behaviour()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
+async def test_reads_begun_as_futures_and_as_tasks_come_back_in_configuration_order() -> None:
+    begun = [FutureDriver(f"f{i}") for i in range(3)]
+    drivers = [begun[0], sim("t0", latency=0.02), begun[1], sim("t1"), begun[2]]
+    loop = asyncio.get_running_loop()
+    for i, driver in enumerate(begun):  # resolved in reverse order, after the tasks' reads
+        loop.call_later(0.05 - 0.01 * i, lambda d=driver, i=i: d.futures[0].set_result({"x": i}))
+    cycle = await poll_cycle(pollers(*drivers), 1)
+    assert [d.device for d in cycle.devices] == ["f0", "t0", "f1", "t1", "f2"]
+    assert [d.values for d in cycle.devices] == [
+        {"x": 0},
+        {"x": 1.5},
+        {"x": 1},
+        {"x": 1.5},
+        {"x": 2},
+    ]
+    assert all(d.ok for d in cycle.devices)
+    assert cycle.devices[0].duration_s > cycle.devices[4].duration_s  # each its own end time
+    assert not any(d.reads for d in begun), "a driver with begin() is not read() in a task"
+
+
+async def test_a_begun_read_left_pending_times_out_at_its_deadline() -> None:
+    driver = FutureDriver("silent")
+    cycle = await poll_cycle(pollers(driver, sim("fine"), deadline=0.05), 1)
+    assert [(d.ok, d.error) for d in cycle.devices] == [(False, "timeout"), (True, None)]
+    assert driver.futures[0].cancelled(), "the deadline cancels the driver's future"
+    assert cycle.devices[0].duration_s >= 0.05
+
+
+async def test_a_begun_read_that_fails_reports_its_reason() -> None:
+    driver = FutureDriver("crc")
+    asyncio.get_running_loop().call_soon(
+        lambda: driver.futures[0].set_exception(DeviceError("bad frame", reason="crc"))
+    )
+    cycle = await poll_cycle(pollers(driver), 1)
+    assert (cycle.devices[0].ok, cycle.devices[0].error, cycle.devices[0].detail) == (
+        False,
+        "crc",
+        "bad frame",
+    )
+
+
+async def test_a_begin_that_raises_fails_that_device_only() -> None:
+    def refuse() -> None:
+        raise ConnectionRefusedError("refused")
+
+    cycle = await poll_cycle(pollers(FutureDriver("refused", refuse), sim("fine")), 1)
+    assert [(d.ok, d.error) for d in cycle.devices] == [(False, "connection"), (True, None)]
+
+
+async def test_a_begun_read_returning_a_field_short_is_an_internal_error() -> None:
+    driver = FutureDriver("short")
+    asyncio.get_running_loop().call_soon(lambda: driver.futures[0].set_result({"y": 1}))
+    cycle = await poll_cycle(pollers(driver), 1)
+    assert cycle.devices[0].error == "internal"
+
+
 async def test_devices_are_read_concurrently() -> None:
     devices = pollers(*(sim(f"d{i}", latency=0.1) for i in range(200)))
     cycle = await poll_cycle(devices, 1)

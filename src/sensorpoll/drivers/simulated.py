@@ -11,14 +11,13 @@ import random
 import time
 import weakref
 import zlib
-from collections.abc import Mapping
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from sensorpoll.config.schema import DeviceConfig, FieldConfig, Model, ValueKind
 from sensorpoll.config.types import Duration
-from sensorpoll.drivers.base import Driver, Value
+from sensorpoll.drivers.base import Driver, Reading, Value
 from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.errors import DeviceError
 from sensorpoll.drivers.signal import Signal, signal_source
@@ -105,30 +104,37 @@ class SimulatedConfig(DeviceConfig):
 
 
 class _Latencies:
-    """Simulated latencies on one loop, woken by one timer per millisecond, not one per read:
-    at 10,000 devices that is 38% -> 35% of a core (bench/cycle.py, part 4). A latency ends on
-    the next whole millisecond of the loop's clock at or after it is due."""
+    """Simulated reads in flight on one loop, woken by one timer per millisecond, not one per
+    read: at 10,000 devices that is 38% -> 35% of a core (bench/cycle.py, part 4). A read
+    ends on the next whole millisecond of the loop's clock at or after it is due; its values
+    are made then, from one wall-clock time for all the reads that end together."""
 
     TICK = 0.001
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._due: dict[int, list[asyncio.Future[None]]] = {}
+        self.loop = loop
+        self._due: dict[int, list[tuple[asyncio.Future[Reading], SimulatedDriver, bool]]] = {}
 
-    def wait(self, delay: float) -> asyncio.Future[None]:
-        tick = math.ceil((self._loop.time() + delay) / self.TICK)
-        future: asyncio.Future[None] = self._loop.create_future()
+    def read(self, delay: float, driver: SimulatedDriver, fail: bool) -> asyncio.Future[Reading]:
+        """A future that gets `driver`'s reading (or its simulated fault) after `delay`."""
+        tick = math.ceil((self.loop.time() + delay) / self.TICK)
+        future: asyncio.Future[Reading] = self.loop.create_future()
         waiting = self._due.get(tick)
         if waiting is None:
             waiting = self._due[tick] = []
-            self._loop.call_at(tick * self.TICK, self._wake, tick)
-        waiting.append(future)
+            self.loop.call_at(tick * self.TICK, self._wake, tick)
+        waiting.append((future, driver, fail))
         return future
 
     def _wake(self, tick: int) -> None:
-        for future in self._due.pop(tick):
-            if not future.done():  # else cancelled: its read's deadline passed
-                future.set_result(None)
+        now = time.time()  # wall clock: waveforms line up across restarts and daemons
+        for future, driver, fail in self._due.pop(tick):
+            if future.done():  # cancelled: its read's deadline passed
+                continue
+            if fail:
+                future.set_exception(driver.fault())
+            else:
+                future.set_result(driver.values(now))
 
 
 _latencies: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Latencies]
@@ -151,23 +157,39 @@ class SimulatedDriver(Driver[SimulatedConfig]):
         seed = faults.seed if faults.seed is not None else zlib.crc32(config.name.encode())
         self._rng = random.Random(seed)
         self._fields = [(f.name, signal_source(f, self._rng)) for f in config.fields]
+        latency = config.latency
+        self._span = (latency.min, latency.max) if isinstance(latency, LatencyRange) else None
+        self._latency = 0.0 if isinstance(latency, LatencyRange) else latency
+        self._hang_rate, self._fail_rate = faults.timeout_rate, faults.error_rate
+        self._latencies: _Latencies | None = None  # of the loop of the last read
 
-    def _latency(self) -> float:
-        latency = self.config.latency
-        if isinstance(latency, LatencyRange):
-            return self._rng.uniform(latency.min, latency.max)
-        return latency
-
-    async def read(self) -> Mapping[str, Value]:
-        faults = self.config.faults
-        latency = self._latency()
-        hang = faults.timeout_rate > 0 and self._rng.random() < faults.timeout_rate
-        fail = faults.error_rate > 0 and self._rng.random() < faults.error_rate
-        if hang:
-            await asyncio.Event().wait()  # never set: hangs until the loop's deadline cancels it
+    def begin(self) -> asyncio.Future[Reading]:
+        # A future, not a task: no coroutine per read (see `Driver.begin`).
+        rng = self._rng
+        latency = self._latency if self._span is None else rng.uniform(*self._span)
+        hang = self._hang_rate > 0 and rng.random() < self._hang_rate
+        fail = self._fail_rate > 0 and rng.random() < self._fail_rate
+        loop = asyncio.get_running_loop()
+        if hang:  # never resolved: the loop's deadline cancels it
+            return loop.create_future()
         if latency > 0:
-            await _latency_on(asyncio.get_running_loop()).wait(latency)
+            latencies = self._latencies
+            if latencies is None or latencies.loop is not loop:  # a weak-dict lookup per read
+                latencies = self._latencies = _latency_on(loop)  # was a tenth of the cycle
+            return latencies.read(latency, self, fail)
+        future: asyncio.Future[Reading] = loop.create_future()
         if fail:
-            raise DeviceError("simulated fault", reason=faults.error_reason)
-        now = time.time()  # wall clock: waveforms line up across restarts and daemons
+            future.set_exception(self.fault())
+        else:
+            future.set_result(self.values(time.time()))
+        return future
+
+    async def read(self) -> Reading:
+        return await self.begin()
+
+    def values(self, now: float) -> dict[str, Value | None]:
+        """Every field's value at wall-clock time `now`."""
         return {name: generate(now) for name, generate in self._fields}
+
+    def fault(self) -> DeviceError:
+        return DeviceError("simulated fault", reason=self.config.faults.error_reason)
