@@ -5,7 +5,10 @@ request and per device read (from /proc/PID/stat) and RSS.
 Each slave holds one 4-field device (float32, uint16, int32, int16 in 6 registers): sensorpoll
 reads it in one request, collectd in four (one per <Data> block). sensorpoll asks unit 1 and
 collectd unit 2 (the same registers), so the slaves count each client's requests. The slaves
-run in a child process, so neither client's figure includes serving. Targets: sensorpoll's CPU
+run in a child process, so neither client's figure includes serving. Both keep their readings in
+memory for a Prometheus scrape (collectd through its write_prometheus plugin, which needs
+Debian's libmicrohttpd12 and libprotobuf-c1 beside collectd-core); neither is scraped until the
+window is over. Targets: sensorpoll's CPU
 per request <= 1.0x collectd's, per 4-field device read <= 0.4x.
 
     .venv/bin/python bench/peer_collectd.py [--seconds 30] [--devices 20]
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import json
 import os
 import shutil
@@ -26,6 +28,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from sensorpoll.drivers.modbus.codec import encode
 from sensorpoll.drivers.modbus.server import SimulatedSlave, UnitImage
@@ -107,7 +111,7 @@ def sensorpoll_config(ports: list[int], listen: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def collectd_config(ports: list[int], base: Path) -> str:
+def collectd_config(ports: list[int], base: Path, port: int) -> str:
     out = [
         f'BaseDir "{base}"',
         f'PIDFile "{base}/collectd.pid"',
@@ -118,8 +122,10 @@ def collectd_config(ports: list[int], base: Path) -> str:
         f"Interval {INTERVAL}",
         "LoadPlugin logfile",
         '<Plugin logfile>\n  LogLevel "warning"\n  File STDERR\n</Plugin>',
-        "LoadPlugin csv",
-        f'<Plugin csv>\n  DataDir "{base}/csv"\n  StoreRates false\n</Plugin>',
+        # Both serve their readings from memory over HTTP; csv would charge collectd a file
+        # open, write and close per value that sensorpoll does not pay.
+        "LoadPlugin write_prometheus",
+        f'<Plugin write_prometheus>\n  Host "127.0.0.1"\n  Port "{port}"\n</Plugin>',
         "LoadPlugin modbus",
         "<Plugin modbus>",
     ]
@@ -161,14 +167,17 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def collectd_values(base: Path, devices: int) -> dict[str, dict[str, float]]:
+def collectd_values(exporter: int) -> dict[str, dict[str, float]]:
+    """The readings collectd's write_prometheus serves, per device."""
+    url = f"http://127.0.0.1:{exporter}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        text = answer.read().decode()
     values: dict[str, dict[str, float]] = {}
-    for i in range(devices):
-        for name, *_ in FIELDS:
-            files = sorted(glob.glob(f"{base}/csv/d{i}/modbus-d{i}/gauge-{name}-*"))
-            if files:
-                last = Path(files[-1]).read_text().strip().splitlines()[-1]
-                values.setdefault(f"d{i}", {})[name] = float(last.split(",")[1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "collectd_modbus_gauge":
+                device = sample.labels["instance"]
+                values.setdefault(device, {})[sample.labels["type"]] = sample.value
     return values
 
 
@@ -212,7 +221,8 @@ def main() -> None:
         ports = [int(p) for p in slaves.stdout.readline().split()]
         listen = f"127.0.0.1:{free_port()}"
         (base / "sensorpoll.yaml").write_text(sensorpoll_config(ports, listen))
-        (base / "collectd.conf").write_text(collectd_config(ports, base))
+        exporter = free_port()
+        (base / "collectd.conf").write_text(collectd_config(ports, base, exporter))
         ours = subprocess.Popen(
             [sys.executable, "-m", "sensorpoll", "run", "-c", str(base / "sensorpoll.yaml")],
             stderr=subprocess.DEVNULL,
@@ -233,7 +243,7 @@ def main() -> None:
             rss = {"sensorpoll": rss_mb(ours.pid), "collectd": rss_mb(theirs.pid)}
             got = {
                 "sensorpoll": sensorpoll_values(listen),
-                "collectd": collectd_values(base, args.devices),
+                "collectd": collectd_values(exporter),
             }
         finally:
             for process in (ours, theirs):
