@@ -3,6 +3,7 @@ real poll loop (`DevicePoller`), so results carry the reason the cycle would sho
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -46,14 +47,28 @@ def float_image(value: float, address: int = 0) -> UnitImage:
 
 
 class Polled:
-    """A driver under the real poll loop's deadline and classification."""
+    """A driver under the real poll loop's deadline and classification, read as the cycle
+    reads it: begun as a future (`Driver.begin`) where the driver can, cancelled at the
+    deadline; otherwise `DevicePoller.poll`. Unlike a cycle, no backoff: every poll reads."""
 
     def __init__(self, driver: ModbusDriver, deadline: float = 0.5) -> None:
         self.driver = driver
+        self.deadline = deadline
         self.poller = DevicePoller(driver, deadline, interval=1.0)  # type: ignore[arg-type]
+        self.begun = 0  # reads that went the future's way
 
     async def poll(self) -> DeviceResult:
-        return await self.poller.poll()
+        future = self.poller.begin(0)
+        if future is None:
+            return await self.poller.poll()
+        self.begun += 1
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(self.deadline, self.poller.expire, future)
+        try:
+            await asyncio.wait([future])
+        finally:
+            timer.cancel()
+        return self.poller.finish(future)
 
 
 @pytest.fixture

@@ -43,6 +43,25 @@ async def test_the_split_is_remembered_for_the_device(tcp_slave, open_driver):
     assert unit.requests == [("holding", 0, 1), ("holding", 5, 1), ("holding", 6, 1)]
 
 
+async def test_a_hole_that_appears_later_costs_one_read_then_the_request_is_split(
+    tcp_slave, open_driver
+):
+    unit = counting({0: 10, 1: 11, 2: 12, 3: 13, 4: 14, 5: 50, 6: 60})
+    slave = await tcp_slave({1: unit})
+    polled = open_driver(device(port=slave.port, fields=FIELDS))
+    assert (await polled.poll()).ok
+    assert ((await polled.poll()).ok, polled.begun) == (True, 1)  # the merged request, begun
+    for address in (1, 2, 3, 4):  # the device's map changes (a firmware update, say)
+        del unit.tables["holding"][address]
+    refused = await polled.poll()
+    assert (refused.ok, refused.error) == (False, "modbus_exception:2")
+    unit.requests.clear()
+    result = await polled.poll()
+    assert (result.ok, result.values) == (True, {"a": 10, "b": 50, "c": 60})
+    assert unit.requests == [("holding", 0, 7), ("holding", 0, 1), ("holding", 5, 1),
+                             ("holding", 6, 1)]  # fmt: skip
+
+
 async def test_the_split_is_logged_once(tcp_slave, open_driver, caplog):
     slave = await tcp_slave({1: counting(HOLEY)})
     polled = open_driver(device(name="meter", port=slave.port, fields=FIELDS))

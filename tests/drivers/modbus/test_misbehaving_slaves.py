@@ -77,3 +77,18 @@ async def test_reconnecting_many_times_leaks_no_file_descriptors(slave, open_dri
         assert not (await polled.poll()).ok
     assert len(os.listdir("/proc/self/fd")) <= before
     assert slave.connections >= 20
+
+
+async def test_after_a_good_read_reads_are_begun_and_a_failed_one_sends_the_next_through_read(
+    slave, open_driver
+):
+    polled = open_driver(device(port=slave.port), deadline=DEADLINE)
+    assert ((await polled.poll()).ok, polled.begun) == (True, 0)  # the first read connects: read()
+    assert ((await polled.poll()).ok, polled.begun) == (True, 1)
+    slave.behaviour = "never_answer"
+    result = await polled.poll()
+    assert (result.ok, result.error, polled.begun) == (False, "timeout", 2)
+    slave.behaviour = "good"
+    assert ((await polled.poll()).ok, polled.begun) == (True, 2)  # reconnecting: read() again
+    assert ((await polled.poll()).ok, polled.begun) == (True, 3)
+    assert slave.connections == 2, "the begun read that timed out dropped its connection"

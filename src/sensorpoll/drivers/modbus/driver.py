@@ -5,14 +5,22 @@ Seen from the poll loop it is any other driver; the line (bus queue) and pymodbu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from sensorpoll.config.schema import Settings
 from sensorpoll.drivers.base import Driver, Reading, Value
 from sensorpoll.drivers.bus import Bus, Buses
-from sensorpoll.drivers.modbus.codec import BlockDecoder, Decoded, FieldLayout, compile_decoder
+from sensorpoll.drivers.modbus.codec import (
+    Block,
+    BlockDecoder,
+    Decoded,
+    FieldLayout,
+    compile_decoder,
+)
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
 from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse
 from sensorpoll.drivers.modbus.line import ModbusLine
@@ -44,6 +52,22 @@ class CompiledRequest:
     # no field of the request has one: the decoded values are the values
     rules: tuple[tuple[str, ValueRule | None, str | None], ...] | None = None
     floats: tuple[str, ...] = ()  # float fields without a rule: NaN and infinity are no value
+
+
+def _went_well(last: asyncio.Future[Reading] | bool) -> bool:
+    """Whether the last read (True: through `read`; a future: begun) succeeded."""
+    if isinstance(last, bool):
+        return last
+    return last.done() and not last.cancelled() and last.exception() is None
+
+
+def _decoded(compiled: CompiledRequest, block: Block) -> dict[str, Value | None]:
+    """The values of a request without value rules, from the block it read."""
+    values: dict[str, Value | None] = {}
+    compiled.decode(block, values)  # type: ignore[arg-type]
+    if compiled.floats:
+        drop_non_finite(values, compiled.floats)
+    return values
 
 
 def compile_request(config: ModbusConfig, request: Request) -> CompiledRequest:
@@ -114,6 +138,33 @@ class ModbusDriver(Driver[ModbusConfig]):
         self._groups = list(groups.values())
         self._last_request_end = 0.0  # loop time the line went quiet after our last request
         self._progress: dict[str, Value | None] = {}  # the values of the read in progress
+        # `begin`'s last future; False until a `read` succeeds, and again after a begun read
+        # failed: the next read then goes through `read` (reconnect, split a refused request)
+        self._begun: asyncio.Future[Reading] | bool = False
+
+    def begin(self) -> asyncio.Future[Reading] | None:
+        """A read that is one request, sent at once with nothing to wait for, and decoded in
+        the answer's callback (see `Driver.begin`) -- after a good read only. Anything else
+        goes through `read`."""
+        if not _went_well(self._begun):
+            self._begun = False
+            return None
+        groups, config = self._groups, self.config
+        if len(groups) != 1 or len(groups[0].requests) != 1 or config.pause_between_requests:
+            return None
+        compiled = groups[0].requests[0]
+        due = self.due
+        if compiled.rules is not None or (due is not None and groups[0].names.isdisjoint(due)):
+            return None
+        if self.deadline is not None:
+            self.line.fit_timeout(self.deadline)
+        self._progress = {}
+        future = self.line.begin(
+            config, compiled.request, self._last_request_end, partial(_decoded, compiled)
+        )
+        if future is not None:
+            self._begun = future
+        return future
 
     async def read(self) -> Reading:
         if self.deadline is not None:
@@ -148,6 +199,7 @@ class ModbusDriver(Driver[ModbusConfig]):
                     _apply_rules(compiled, raw, values, waiting)
                 if compiled.floats:
                     drop_non_finite(values, compiled.floats)
+        self._begun = True
         return values
 
     async def _read_split(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sensorpoll.drivers.bus import Bus
 from sensorpoll.drivers.modbus.codec import Block
@@ -125,6 +126,42 @@ class ModbusLine:
                     now + self._silence + (self._clock_slack if self._silence else 0.0)
                 )
             return block, now
+
+    def begin(
+        self,
+        device: ModbusConfig,
+        request: Request,
+        not_before: float,
+        convert: Callable[[Block], Any],
+    ) -> asyncio.Future[Any] | None:
+        """`read` without a coroutine, for the poll loop (`Driver.begin`), when nothing must
+        be waited for: the line is the device's alone, its connection is our Modbus TCP one
+        and open, and no pause is due. The future gets `convert(block)`; its end is recorded
+        and its failure drops the connection as in `read`; the loop's deadline bounds it.
+        None: the request must go through `read`."""
+        connection = self._connection
+        if self.shared or type(connection) is not TcpConnection or connection.lost:
+            return None
+        loop = asyncio.get_running_loop()
+        ready = max(not_before, self._quiet_until, self._connected_at + device.pause_after_connect)
+        if ready > loop.time():
+            return None
+        future = connection.send(
+            request.table, request.address, request.count, device.unit_id, convert
+        )
+        future.add_done_callback(self._ended)
+        return future
+
+    def _ended(self, future: asyncio.Future[Any]) -> None:
+        """A request from `begin` ended: as `read`'s `except` and `finally` do."""
+        connection = self._connection
+        if isinstance(connection, TcpConnection):
+            connection.done(future)
+        self._quiet_until = asyncio.get_running_loop().time()  # Modbus TCP keeps no silence
+        if future.cancelled():  # by the deadline, mid-answer perhaps
+            self.drop("CancelledError: the deadline passed")
+        elif (exc := future.exception()) is not None and not keeps_connection(exc):
+            self.drop(f"{type(exc).__name__}: {exc}")
 
     async def _connected(self) -> Connection | TcpConnection:
         connection = self._connection

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from typing import Any, cast
 
 from sensorpoll.drivers.errors import (
@@ -30,16 +31,24 @@ _REGISTERS = {n: struct.Struct(f">{n}H") for n in range(1, 126)}
 
 
 class PendingRead:
-    """The one request in flight: what its answer must match, and where its values go."""
+    """The one request in flight: what its answer must match, and where its values go (the
+    block, or what `convert` makes of it)."""
 
-    __slots__ = ("count", "function", "future", "registers", "tid", "unit")
+    __slots__ = ("convert", "count", "function", "future", "registers", "tid", "unit")
 
     def __init__(
-        self, tid: int, unit: int, function: int, count: int, future: asyncio.Future[Block]
+        self,
+        tid: int,
+        unit: int,
+        function: int,
+        count: int,
+        future: asyncio.Future[Any],
+        convert: Callable[[Block], Any] | None = None,
     ) -> None:
         self.tid, self.unit, self.function, self.count = tid, unit, function, count
         self.registers = function in (3, 4)
         self.future = future
+        self.convert = convert
 
 
 class ModbusTcpProtocol(asyncio.Protocol):
@@ -81,9 +90,12 @@ class ModbusTcpProtocol(asyncio.Protocol):
             _REQUEST.pack(pending.tid, 0, 6, pending.unit, pending.function, address, pending.count)
         )
 
-    def done(self) -> None:
-        """The request ended (answered, failed or cancelled): later bytes answer nothing."""
-        self._pending = None
+    def done(self, future: asyncio.Future[Any]) -> None:
+        """The request of `future` ended (answered, failed or cancelled): later bytes answer
+        nothing."""
+        pending = self._pending
+        if pending is not None and pending.future is future:
+            self._pending = None
 
     def data_received(self, data: bytes) -> None:
         if self._junk:
@@ -132,9 +144,19 @@ def _answer(pending: PendingRead, pdu: bytes) -> None:
         )
         return
     if pending.registers:
-        future.set_result(list(_REGISTERS[count].unpack_from(pdu, 2)))
+        block: Block = list(_REGISTERS[count].unpack_from(pdu, 2))
     else:
-        future.set_result([bool(pdu[2 + i // 8] >> (i % 8) & 1) for i in range(count)])
+        block = [bool(pdu[2 + i // 8] >> (i % 8) & 1) for i in range(count)]
+    convert = pending.convert
+    if convert is None:
+        future.set_result(block)
+        return
+    try:
+        result = convert(block)
+    except Exception as exc:  # never out of data_received: the read fails with it
+        future.set_exception(ProtocolError(f"undecodable response: {type(exc).__name__}: {exc}"))
+        return
+    future.set_result(result)
 
 
 def _no_answer(future: asyncio.Future[Block], limit: float) -> None:
@@ -170,26 +192,44 @@ class TcpConnection:
             raise DeviceConnectionError(f"cannot connect to {where}: {why}") from None
         return cls(protocol, answer_timeout)
 
+    def send(
+        self,
+        table: str,
+        address: int,
+        count: int,
+        unit: int,
+        convert: Callable[[Block], Any] | None = None,
+    ) -> asyncio.Future[Any]:
+        """Send a request for `count` values from `address` of `table` of unit `unit`: a
+        future that gets the block (or `convert(block)`) or the failure. Unbounded: the
+        caller limits the wait and calls `done` when the request ends."""
+        protocol = self._protocol
+        if protocol.lost:
+            raise DeviceConnectionError("connection closed by the device")
+        self._tid = self._tid % 0xFFFF + 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pending = PendingRead(self._tid, unit, READ_FUNCTIONS[table], count, future, convert)
+        protocol.send(pending, address)
+        return future
+
+    def done(self, future: asyncio.Future[Any]) -> None:
+        """The request of `future` (from `send`) ended: a late answer to it is skipped."""
+        self._protocol.done(future)
+
     async def read(
         self, table: str, address: int, count: int, unit: int, answer_timeout: float | None = None
     ) -> Block:
         """`count` values from `address` of `table` of unit `unit`, waiting at most
         `answer_timeout` seconds for the answer (None: the connection's)."""
-        protocol = self._protocol
-        if protocol.lost:
-            raise DeviceConnectionError("connection closed by the device")
-        self._tid = self._tid % 0xFFFF + 1
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Block] = loop.create_future()
-        protocol.send(PendingRead(self._tid, unit, READ_FUNCTIONS[table], count, future), address)
+        future: asyncio.Future[Block] = self.send(table, address, count, unit)
         limit = self._answer_timeout if answer_timeout is None else answer_timeout
         # a bare timer, not asyncio.timeout: a quarter of the cost, on every request
-        timer = loop.call_later(limit, _no_answer, future, limit)
+        timer = asyncio.get_running_loop().call_later(limit, _no_answer, future, limit)
         try:
             return await future
         finally:
             timer.cancel()
-            protocol.done()
+            self._protocol.done(future)
 
     def close(self) -> None:
         transport: Any = self._protocol.transport
