@@ -24,6 +24,12 @@ from peer_collectd import free_port, rss_mb, sensorpoll_config
 
 # packages (and sensorpoll modules) a Modbus-TCP-only config without a web config does not need
 UNUSED = ("pymodbus", "serial", "serial_asyncio_fast", "bcrypt", "sensorpoll.drivers.serial")
+# the libraries `run` imports for this config: HTTP, config validation, YAML, JSON, the loop
+FLOOR_NAMES = "aiohttp.web, pydantic.BaseModel, yaml, orjson, uvloop"
+FLOOR = (
+    "import asyncio, sys, aiohttp.web, orjson, uvloop, yaml; from pydantic import BaseModel; "
+    "sys.stdin.read()"
+)
 
 
 def main() -> None:
@@ -47,6 +53,9 @@ def main() -> None:
     baseline = subprocess.Popen(
         [sys.executable, "-c", "import asyncio, sys; sys.stdin.read()"], stdin=subprocess.PIPE
     )
+    # What `run` cannot do without: the interpreter with the libraries it serves and
+    # validates with imported, and none of sensorpoll.
+    floor = subprocess.Popen([sys.executable, "-c", FLOOR], stdin=subprocess.PIPE)
     with tempfile.TemporaryDirectory(prefix="memory-") as tmp:
         ports = [int(p) for p in slaves.stdout.readline().split()]
         config = Path(tmp) / "sensorpoll.yaml"
@@ -58,13 +67,16 @@ def main() -> None:
         )
         try:
             time.sleep(args.seconds)
-            rss, base = rss_mb(daemon.pid), rss_mb(baseline.pid)
+            rss, base, least = rss_mb(daemon.pid), rss_mb(baseline.pid), rss_mb(floor.pid)
         finally:
             daemon.terminate()
             _, log = daemon.communicate(timeout=10)
             assert baseline.stdin is not None
             baseline.stdin.close()
             baseline.wait(10)
+            assert floor.stdin is not None
+            floor.stdin.close()
+            floor.wait(10)
             slaves.stdin.close()
             slaves.wait(10)
     imported = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+([\w.]+)", log, re.MULTILINE))
@@ -75,7 +87,9 @@ def main() -> None:
         f"`sensorpoll run`, {args.devices} Modbus TCP devices, no web config, {args.seconds:g} s in"
     )
     print(f"baseline (python + asyncio): {base:5.1f} MB RSS")
+    print(f"its libraries alone:         {least:5.1f} MB RSS ({FLOOR_NAMES})")
     print(f"sensorpoll run:              {rss:5.1f} MB RSS (target <= 40 MB)")
+    print(f"sensorpoll's own share:      {rss - least:5.1f} MB (run minus its libraries)")
     print(f"ratio: {rss / base:.2f}x the bare interpreter")
     print(f"unused stacks imported: {', '.join(loaded) or 'none'} (target: none)")
 
