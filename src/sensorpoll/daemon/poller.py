@@ -146,16 +146,20 @@ class DevicePoller:
         """Start the read at grid point `tick` without a task, if the driver can
         (`Driver.begin`): its future, which `finish` turns into the result. None: the
         driver cannot, and the read runs `poll` in a task."""
-        start = asyncio.get_running_loop().time()
-        due = self._prepare(tick)
+        # `_prepare`, inline: this runs for every device at the start of every cycle
+        loop = asyncio.get_running_loop()
+        driver = self.driver
+        driver.deadline = self.deadline
+        schedule = self._schedule
+        due = None if schedule is None or not self._up else schedule.due_fields(tick)
+        driver.due = due
+        self._begun = (loop.time(), tick, due)
         try:
-            future = self.driver.begin()
+            return driver.begin()
         except Exception as exc:  # as a read that raised: the cycle gets a result for it
-            future = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[Reading] = loop.create_future()
             future.set_exception(exc)
-        if future is not None:
-            self._begun = (start, tick, due)
-        return future
+            return future
 
     def finish(self, future: asyncio.Future[Reading]) -> DeviceResult:
         """The result of a read `begin` started, once its future is done (cancelled: by the

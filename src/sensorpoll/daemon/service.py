@@ -29,6 +29,11 @@ SHUTDOWN_GRACE = 2.0  # seconds the current cycle and closing connections get on
 MIN_CLOSE_TIME = 0.5  # closing connections gets at least this, even when the grace is spent
 WEDGED_MARGIN = 1.0  # seconds past its longest possible duration before a cycle counts as wedged
 RELOAD_TIMEOUT = 10.0  # seconds reading a reloaded config may take before it is refused
+# A cycle allocates tens of objects per device, nearly all freed by their refcounts before it
+# ends. At the default threshold (700) the collector ran 110 times a cycle at 10,000 devices,
+# 33 ms of it, with a full collection of 19 ms in most cycles; at 50,000 it runs every other
+# cycle or so, 5 ms a cycle. Only garbage in reference cycles waits longer to be freed.
+GC_YOUNG_THRESHOLD = 50_000
 
 
 class ReloadAbandoned(Exception):
@@ -78,6 +83,7 @@ class Daemon:
         self._reading_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self.grid: Grid | None = None
+        self._gc_threshold: tuple[int, ...] | None = None  # the collector's, while we run
 
     def stop(self) -> None:
         if self._stop_requested_at is None:
@@ -117,6 +123,8 @@ class Daemon:
             # otherwise add milliseconds of jitter to cycle starts with thousands of devices.
             gc.collect()
             gc.freeze()
+            young, *older = self._gc_threshold = gc.get_threshold()
+            gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), *older)
             settings = self.devices.settings
             self.grid = Grid.aligned(settings.interval, loop.time())
             self.notifier.ready(f"{_devices(len(settings.devices))}, polling")
@@ -243,6 +251,8 @@ class Daemon:
             except Exception:
                 log.exception("closing %s failed", type(publisher).__name__)
         gc.unfreeze()
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
 
     async def _start_reload(self) -> None:
         """SIGHUP: reopen the publishers' files (logrotate), and start reading the config in a
