@@ -7,6 +7,7 @@ Everything that depends only on the config (names, label text, HELP) is prepared
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,14 @@ class FamilyText:
     samples: bytes
 
 
+_NAME = operator.itemgetter(0)  # DeviceResult fields, by position: C-level over every device
+_VALUES = operator.itemgetter(4)
+_CARRIED = operator.itemgetter(7)
+_PARTIAL = operator.itemgetter(8)
+_INVALID = operator.itemgetter(9)
+_ITEMS = operator.methodcaller("values")
+
+
 class _Family:
     """A reading family of the plan. Number and bool series sit at fixed positions of the
     cycle's flat value list; string series are looked up by device and field."""
@@ -41,6 +50,16 @@ class _Family:
         self.positions: list[int] = []
         self.prefixes: list[bytes] = []  # b"\nname{labels} " (b'...,field="' for strings)
         self.text_series: list[tuple[str, str]] = []  # string families: (device, field)
+        self.take: slice | None = None  # `positions` as a slice, when evenly spaced
+
+    def positions_done(self) -> None:
+        positions = self.positions
+        if len(positions) == 1:
+            self.take = slice(positions[0], positions[0] + 1)
+        elif positions and (step := positions[1] - positions[0]) > 0:
+            evenly = range(positions[0], positions[-1] + 1, step)
+            if positions == list(evenly):
+                self.take = slice(evenly.start, evenly.stop, step)
 
 
 def _help(field: FieldConfig) -> str:
@@ -106,14 +125,23 @@ class ReadingPlan:
         self._devices = tuple(devices)
         self._names = tuple(name for name, _, _ in devices)
         self._families = tuple(families.values())
+        for family in self._families:
+            family.positions_done()
+        # every device's fields are all numbers: a cycle of plain reads is its values in a row
+        self._lengths = (
+            [len(fields) for _, fields, _ in devices]
+            if all(only_numbers for _, _, only_numbers in devices)
+            else None
+        )
         self._has_strings = any(f.kind == "string" for f in self._families)
 
     def render(self, cycle: Cycle) -> list[FamilyText]:
         """The families of the devices that read successfully; a failed device has no series,
         so its readings go stale in Prometheus instead of repeating an old value."""
         results = cycle.devices
-        if tuple([result.device for result in results]) == self._names:
-            flat, missing = self._values_in_order(results)
+        if tuple(map(_NAME, results)) == self._names:
+            plain = self._plain_values(results)
+            flat, missing = (plain, False) if plain is not None else self._values_in_order(results)
         else:  # not the devices of this config: match them by name
             flat, missing = self._values_by_name(results)
         texts = format_sample_values(flat)
@@ -129,6 +157,22 @@ class ReadingPlan:
             if samples:
                 out.append(FamilyText(family.text_header, family.om_header, samples))
         return out
+
+    def _plain_values(self, results: Sequence[DeviceResult]) -> list[Value | None] | None:
+        """Every value in a row, if each device read all its fields, none invalid or carried
+        (the usual cycle): C-level passes over the results, no Python per device. Else None.
+        The cycle's devices are this config's, in its order."""
+        if self._lengths is None:
+            return None
+        values = list(map(_VALUES, results))
+        if (
+            list(map(len, values)) != self._lengths
+            or any(map(_INVALID, results))
+            or any(map(_PARTIAL, results))
+            or any(map(_CARRIED, results))
+        ):
+            return None
+        return list(itertools.chain.from_iterable(map(_ITEMS, values)))
 
     def _values_in_order(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
         """Every number field's value at its position, None where there is none; and whether
@@ -168,9 +212,12 @@ def _may_be_null(result: DeviceResult) -> bool:
 def _number_samples(
     family: _Family, flat: list[Value | None], texts: list[bytes], missing: bool
 ) -> bytes:
-    values = [flat[i] for i in family.positions]
-    lines = [texts[i] for i in family.positions]
+    take = family.take
+    lines = texts[take] if take is not None else [texts[i] for i in family.positions]
     prefixes: Sequence[bytes] = family.prefixes
+    values = (
+        (flat[take] if take is not None else [flat[i] for i in family.positions]) if missing else []
+    )
     if missing and None in values:  # some devices failed: keep the series of those that read
         present = [value is not None for value in values]
         prefixes = list(itertools.compress(prefixes, present))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -25,20 +25,26 @@ class DeviceTrend:
     """One device's ring of points: point i holds the numbers read in slot `slots[i]`, one
     float32 per number field (NaN: no valid value), fields in config order."""
 
-    def __init__(self, names: tuple[str, ...], points: int) -> None:
+    def __init__(self, names: tuple[str, ...], points: int, only_numbers: bool = False) -> None:
         self.names = names
+        self.width = len(names)
+        # the device has no other fields: a full read's values are the row as they are
+        self.only_numbers = only_numbers
         self.column = {name: j for j, name in enumerate(names)}
         self.slots = array("q", [_NEVER] * points)
         self.values = array("f", [math.nan]) * (points * len(names))
 
     def write(self, index: int, slot: int, values: Mapping[str, Value | None]) -> None:
-        width = len(self.names)
-        row = [values.get(name) for name in self.names]
+        width = self.width
         try:
-            self.values[index * width : (index + 1) * width] = array("f", cast("list[float]", row))
+            if self.only_numbers and len(values) == width:  # in field order (DeviceResult)
+                row = array("f", cast("Iterable[float]", values.values()))
+            else:
+                row = array("f", cast("list[float]", [values.get(name) for name in self.names]))
         except TypeError:  # a field without a valid value (None) or a driver's odd value
-            numbers = [v if isinstance(v, int | float) else math.nan for v in row]
-            self.values[index * width : (index + 1) * width] = array("f", numbers)
+            numbers = [values.get(name) for name in self.names]
+            row = array("f", [v if isinstance(v, int | float) else math.nan for v in numbers])
+        self.values[index * width : (index + 1) * width] = row
         self.slots[index] = slot
 
 
@@ -76,6 +82,11 @@ class Trends:
             device.name: tuple(f.name for f in device.fields if f.kind == "number")
             for device in settings.devices
         }
+        self._only_numbers = {
+            device.name
+            for device in settings.devices
+            if all(f.kind == "number" for f in device.fields)
+        }
         for name in list(self.devices):
             if self._fields.get(name) != self.devices[name].names:
                 del self.devices[name]
@@ -95,15 +106,17 @@ class Trends:
         if start >= len(devices):
             return
         index = slot % self.points
+        trends = self.devices
         for result in devices[start : start + share]:
             if not result.ok:
                 continue
-            trend = self.devices.get(result.device)
+            trend = trends.get(result.device)
             if trend is None:
                 names = self._fields.get(result.device)
                 if not names:  # no number fields, or not in the config (being reloaded)
                     continue
-                trend = self.devices[result.device] = DeviceTrend(names, self.points)
+                only_numbers = result.device in self._only_numbers
+                trend = trends[result.device] = DeviceTrend(names, self.points, only_numbers)
             trend.write(index, slot, result.values)
 
     def series(self, device: str, name: str) -> Series | None:
