@@ -20,7 +20,7 @@ from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers.registry import driver_class
-from sensorpoll.export.readings import FamilyText
+from sensorpoll.export.readings import FamilyText, device_names
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
@@ -33,8 +33,7 @@ from sensorpoll.export.textformat import (
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-_NAME = operator.itemgetter(0)  # DeviceResult fields, by position: C-level over every device
-_OK = operator.itemgetter(1)
+_OK = operator.itemgetter(1)  # DeviceResult fields, by position: C-level over every device
 _DURATION = operator.itemgetter(3)
 _ATTEMPTED = operator.itemgetter(6)
 _INVALID = operator.itemgetter(9)
@@ -205,7 +204,7 @@ class DaemonHistory:
     def observe(self, cycle: Cycle) -> None:
         results = cycle.devices
         latest = self.latest
-        names = tuple(map(_NAME, results))
+        names = device_names(cycle)
         if names == latest.names:
             previous = latest.cycle
         else:  # other devices, or another order: the previous cycle's reads are kept as such
@@ -214,10 +213,10 @@ class DaemonHistory:
             latest.names, latest.index = names, {name: i for i, name in enumerate(names)}
             for name in names:
                 self._history(name)
-        read = list(map(operator.and_, map(_OK, results), map(_ATTEMPTED, results)))
-        unread_at = (
-            [] if all(read) else list(compress(range(len(results)), map(operator.not_, read)))
-        )
+        unread_at: list[int] = []
+        if not (all(map(_OK, results)) and all(map(_ATTEMPTED, results))):
+            read = map(operator.and_, map(_OK, results), map(_ATTEMPTED, results))
+            unread_at = list(compress(range(len(results)), map(operator.not_, read)))
         for position in unread_at:
             result = results[position]
             history = self.devices[result.device]

@@ -41,6 +41,22 @@ _INVALID = operator.itemgetter(9)
 _ITEMS = operator.methodcaller("values")
 
 
+class _LatestNames:
+    """The device names of the cycle asked about last: history, readings and trends each
+    need them every cycle, and one pass over 10,000 results is enough."""
+
+    cycle: Cycle | None = None
+    names: tuple[str, ...] = ()
+
+
+def device_names(cycle: Cycle) -> tuple[str, ...]:
+    """The cycle's devices, in its order."""
+    if cycle is not _LatestNames.cycle:
+        _LatestNames.names = tuple(map(_NAME, cycle.devices))
+        _LatestNames.cycle = cycle
+    return _LatestNames.names
+
+
 class _Family:
     """A reading family of the plan. Number and bool series sit at fixed positions of the
     cycle's flat value list; string series are looked up by device and field."""
@@ -139,7 +155,7 @@ class ReadingPlan:
         """The families of the devices that read successfully; a failed device has no series,
         so its readings go stale in Prometheus instead of repeating an old value."""
         results = cycle.devices
-        if tuple(map(_NAME, results)) == self._names:
+        if device_names(cycle) == self._names:
             plain = self._plain_values(results)
             flat, missing = (plain, False) if plain is not None else self._values_in_order(results)
         else:  # not the devices of this config: match them by name
