@@ -417,7 +417,7 @@ def _device_health(
         rendered.up = (up_flags, b"".join(lines) + b"\n" if lines else b"")
     took: list[float | None] = list(map(_DURATION, results))
     started = cycle.started
-    when: list[float | None] = [started + seconds for seconds in map(_DURATION, results)]
+    when: list[float | None] = list(map(started.__add__, map(_DURATION, results)))
     for position in latest.unread_at:
         past = rendered.pasts[position]
         took[position] = past.settled_read_duration

@@ -12,20 +12,18 @@ import operator
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from typing import cast
 
 from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.drivers.base import Value
-from sensorpoll.export.readings import device_names
+from sensorpoll.export.readings import device_names, values_in_a_row
 
 WINDOW = 600.0  # seconds a sparkline spans
 POINTS = 120  # points per field at most: one per 5 s of the window, or one per cycle if slower
 _NEVER = -1
 _OK = operator.itemgetter(1)  # DeviceResult fields, by position: C-level over a share
 _VALUES = operator.itemgetter(4)
-_ITEMS = operator.methodcaller("values")
 
 
 def _numbers(names: tuple[str, ...], values: Mapping[str, Value | None]) -> array[float]:
@@ -190,7 +188,7 @@ class Trends:
         if list(map(len, values)) != self._lengths[start:end]:
             return None
         try:
-            return array("f", cast("list[float]", list(chain.from_iterable(map(_ITEMS, values)))))
+            return array("f", cast("list[float]", values_in_a_row(values)))
         except TypeError:  # a None or a driver's odd value: device by device
             return None
 
