@@ -10,6 +10,7 @@ import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import cast
 
 from sensorpoll.config.schema import FieldConfig, Settings, ValueKind
@@ -156,12 +157,9 @@ class ReadingPlan:
         self._families = tuple(families.values())
         for family in self._families:
             family.positions_done()
-        # every device's fields are all numbers: a cycle of plain reads is its values in a row
-        self._lengths = (
-            [len(fields) for _, fields, _ in devices]
-            if all(only_numbers for _, _, only_numbers in devices)
-            else None
-        )
+        # how many values a plain read of each device has: -1 (none is plain) for a device
+        # with fields that are not numbers
+        self._lengths = [len(fields) if plain else -1 for _, fields, plain in devices]
         self._has_strings = any(f.kind == "string" for f in self._families)
 
     def render(self, cycle: Cycle) -> list[FamilyText]:
@@ -169,8 +167,7 @@ class ReadingPlan:
         so its readings go stale in Prometheus instead of repeating an old value."""
         results = cycle.devices
         if device_names(cycle) == self._names:
-            plain = self._plain_values(results)
-            flat, missing = (plain, False) if plain is not None else self._values_in_order(results)
+            flat, missing = self._values_in_order(results)
         else:  # not the devices of this config: match them by name
             flat, missing = self._values_by_name(results)
         texts = format_sample_values(flat)
@@ -187,41 +184,47 @@ class ReadingPlan:
                 out.append(FamilyText(family.text_header, family.om_header, samples))
         return out
 
-    def _plain_values(self, results: Sequence[DeviceResult]) -> list[Value | None] | None:
-        """Every value in a row, if each device read all its fields, none invalid or carried
-        (the usual cycle): C-level passes over the results, no Python per device. Else None.
-        The cycle's devices are this config's, in its order."""
-        if self._lengths is None:
-            return None
+    def _values_in_order(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
+        """Every number field's value at its position, None where there is none; and whether
+        there is a None. The cycle's devices are this config's, in its order.
+
+        Devices that read all their fields, none invalid or carried, and have only number
+        fields (the usual) are taken in C-level passes; Python works on the others alone."""
         values = list(map(_VALUES, results))
-        if (
-            list(map(len, values)) != self._lengths
-            or any(map(_INVALID, results))
+        flat: list[Value | None] = []
+        missing, begin = False, 0
+        for position in [*self._odd_positions(results, values), len(results)]:
+            flat += values_in_a_row(values[begin:position])  # values come in field order
+            begin = position + 1
+            if position == len(results):
+                break
+            result, fields = results[position], self._devices[position][1]
+            if not result.values:  # a failed read (a partial one keeps what it read)
+                flat += [None] * len(fields)
+                missing = missing or bool(fields)
+            else:
+                chunk = list(map(result.values.get, fields))
+                missing = missing or None in chunk
+                flat += chunk
+        return flat, missing
+
+    def _odd_positions(
+        self, results: Sequence[DeviceResult], values: list[Mapping[str, Value | None]]
+    ) -> list[int]:
+        """Where a device's values are not its number fields' as they are: a failed or
+        partial read, invalid or carried values, or fields that are not numbers."""
+        lengths = list(map(len, values))
+        if lengths == self._lengths and not (
+            any(map(_INVALID, results))
             or any(map(_PARTIAL, results))
             or any(map(_CARRIED, results))
         ):
-            return None
-        return values_in_a_row(values)
-
-    def _values_in_order(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
-        """Every number field's value at its position, None where there is none; and whether
-        there is a None. The cycle's devices are this config's, in its order."""
-        flat: list[Value | None] = []
-        extend = flat.extend
-        missing = False
-        for result, (_, fields, only_numbers) in zip(results, self._devices, strict=True):
-            values = result.values
-            if not values:  # a failed read (a partial one keeps what it read)
-                extend([None] * len(fields))
-                missing = missing or bool(fields)
-            elif only_numbers and len(values) == len(fields) and not _may_be_null(result):
-                # values come in field order (DeviceResult): as they are, no lookups
-                extend(values.values())
-            else:
-                chunk = list(map(values.get, fields))
-                missing = missing or None in chunk
-                extend(chunk)
-        return flat, missing
+            return []
+        odd = set(compress(range(len(results)), map(operator.ne, lengths, self._lengths)))
+        for getter in (_INVALID, _PARTIAL, _CARRIED):
+            if any(map(getter, results)):
+                odd.update(compress(range(len(results)), map(getter, results)))
+        return sorted(odd)
 
     def _values_by_name(self, results: Sequence[DeviceResult]) -> tuple[list[Value | None], bool]:
         ok = {result.device: result.values for result in results if result.values}
@@ -230,12 +233,6 @@ class ReadingPlan:
             values = ok.get(device, {})
             flat.extend(map(values.get, fields))
         return flat, None in flat
-
-
-def _may_be_null(result: DeviceResult) -> bool:
-    """Whether some of a result's values may be None (no valid value): invalid readings, a
-    partial read, or values carried from a read that had either."""
-    return bool(result.invalid or result.partial or result.carried)
 
 
 def _number_samples(

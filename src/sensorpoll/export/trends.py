@@ -12,6 +12,7 @@ import operator
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from typing import cast
 
 from sensorpoll.config.schema import Settings
@@ -103,8 +104,8 @@ class Trends:
         self._names: tuple[str, ...] = ()  # the config's devices, in its order
         self._trends: tuple[DeviceTrend | None, ...] = ()  # of each, None without numbers
         self._offsets: list[int] = [0]  # each device's first column; the last is `width`
-        self._lengths: list[int] = []  # each device's number of number fields
-        self._others_before: list[int] = [0]  # devices before each with other fields too
+        # each device's number fields, how many; -1 for a device with other fields too
+        self._lengths: list[int] = []
         self._cycles_per_slot = max(1, math.floor(self.slot_s / settings.interval))
         self._slot = _NEVER  # the latest cycle's slot
         self._nth = 0  # which of the slot's cycles the latest was: 0, 1, ...
@@ -117,14 +118,12 @@ class Trends:
         self._names = tuple(device.name for device in settings.devices)
         self.count = len(settings.devices)
         trends: list[DeviceTrend | None] = []
-        self._offsets, self._lengths, self._others_before = [], [], [0]
+        self._offsets, self._lengths = [], []
         self.devices, offset = {}, 0
         for position, device in enumerate(settings.devices):
             names = tuple(f.name for f in device.fields if f.kind == "number")
             self._offsets.append(offset)
-            self._lengths.append(len(names))
-            others = len(names) != len(device.fields)
-            self._others_before.append(self._others_before[-1] + others)
+            self._lengths.append(len(names) if len(names) == len(device.fields) else -1)
             trend = DeviceTrend(self, names, offset, position) if names else None
             if trend is not None:
                 self.devices[device.name] = trend
@@ -166,9 +165,7 @@ class Trends:
                     trend.write(index, slot, result.values)
             return
         results = devices[start:end]
-        row, failed = self._plain_row(results, start, end), list[int]()
-        if row is None:
-            row, failed = self._row(results, start, index)
+        row, failed = self._row(results, start, index)
         first = index * self.width
         self.rows[first + self._offsets[start] : first + self._offsets[end]] = row
         first = index * self.count
@@ -177,38 +174,40 @@ class Trends:
         for position, stamp in zip(failed, kept, strict=True):
             self.stamps[first + position] = stamp
 
-    def _plain_row(
-        self, results: Sequence[DeviceResult], start: int, end: int
-    ) -> array[float] | None:
-        """The share's numbers in one go if every device in it read all its fields and has
-        no other fields: the values as they are (field order). Else None."""
-        if self._others_before[end] != self._others_before[start] or not all(map(_OK, results)):
-            return None
-        values = list(map(_VALUES, results))
-        if list(map(len, values)) != self._lengths[start:end]:
-            return None
-        try:
-            return array("f", cast("list[float]", values_in_a_row(values)))
-        except TypeError:  # a None or a driver's odd value: device by device
-            return None
-
     def _row(
         self, results: Sequence[DeviceResult], start: int, index: int
     ) -> tuple[array[float], list[int]]:
-        """The share's numbers device by device, and the positions of the devices that
-        failed: their numbers and slots at the point stay as they were."""
-        row, failed = array("f"), []
-        first, trends = index * self.width, self._trends[start : start + len(results)]
-        for position, (result, trend) in enumerate(zip(results, trends, strict=True), start):
-            if trend is None:
-                continue
-            if result.ok:
-                row += _numbers(trend.names, result.values)
-            else:
-                offset = first + trend.offset
-                row += self.rows[offset : offset + len(trend.names)]
-                failed.append(position)
+        """The share's numbers, and the positions of the devices that failed: their numbers
+        and slots at the point stay as they were. Runs of devices that read all their fields
+        and have no other fields are copied as their values are (field order), in C."""
+        values = list(map(_VALUES, results))
+        lengths = self._lengths[start : start + len(results)]
+        odd = set(compress(range(len(results)), map(operator.ne, map(len, values), lengths)))
+        if not all(map(_OK, results)):
+            odd.update(compress(range(len(results)), map(operator.not_, map(_OK, results))))
+        row, failed, begin = array("f"), list[int](), 0
+        for position in [*sorted(odd), len(results)]:
+            try:
+                row += array("f", cast("list[float]", values_in_a_row(values[begin:position])))
+            except TypeError:  # a None or a driver's odd value: device by device
+                for one in range(begin, position):
+                    row += self._device_row(results[one], start + one, index, failed)
+            if position < len(results):
+                row += self._device_row(results[position], start + position, index, failed)
+            begin = position + 1
         return row, failed
+
+    def _device_row(
+        self, result: DeviceResult, position: int, index: int, failed: list[int]
+    ) -> array[float]:
+        trend = self._trends[position]
+        if trend is None:
+            return array("f")
+        if result.ok:
+            return _numbers(trend.names, result.values)
+        failed.append(position)
+        offset = index * self.width + trend.offset
+        return self.rows[offset : offset + len(trend.names)]
 
     def series(self, device: str, name: str) -> Series | None:
         """The field's points within the window, or None if it has no numbers in it."""
