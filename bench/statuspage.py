@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 
-from sensorpoll.daemon.service import Poller
+from sensorpoll.daemon.devices import Devices
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import render_exposition
 from sensorpoll.export.readings import ReadingPlan
@@ -38,7 +38,7 @@ async def main() -> int:
 
     settings = bench_settings(args.devices, args.fields).model_copy(update={"interval": 1.0})
     interval = settings.interval  # sparkline slots of a 1 s interval: one point per 5 cycles
-    poller = Poller(settings)
+    poller = Devices(settings)
     await poller.open()
     real = [await poller.cycle() for _ in range(10)]
     await poller.aclose()

@@ -3,6 +3,7 @@ swapped into the latest cycle's exposition without touching the rest of it."""
 
 from __future__ import annotations
 
+import aiohttp
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
@@ -10,7 +11,7 @@ from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.export.daemonmetrics import DaemonHistory
 from sensorpoll.export.exposition import render_exposition, with_reload_metrics
 from sensorpoll.export.readings import ReadingPlan
-from tests.export.helpers import make_cycle, settings_from
+from tests.export.helpers import make_cycle, serving, settings_from
 
 CONFIG = """
 devices:
@@ -53,3 +54,15 @@ def test_a_recorded_outcome_replaces_only_the_reload_gauges() -> None:
     assert {k: v for k, v in new.items() if k != SUCCESSFUL} == {
         k: v for k, v in old.items() if k != SUCCESSFUL
     }
+
+
+async def test_a_scrape_between_a_reload_and_the_next_cycle_serves_the_cycle_before() -> None:
+    second = "  - {name: b, driver: simulated, fields: [{name: t, value: 2}]}\n"
+    settings = settings_from(CONFIG + second)
+    async with serving(settings) as (exporter, url), aiohttp.ClientSession() as client:
+        exporter.publish(make_cycle(3, {"a": {"t": 1}, "b": {"t": 2}}))
+        await exporter.reconfigure(settings_from(CONFIG))  # b removed
+        async with client.get(url + "metrics") as response:
+            assert response.status == 200
+            text = await response.text()
+    assert values(text)["sensorpoll_cycles_total"] == 3

@@ -166,6 +166,10 @@ class HttpExporter:
                 log.warning("TLS settings changed: they take effect after a restart")
         except ConfigError as exc:
             log.error("web config not reloaded, keeping the previous one:\n%s", exc)
+        if (published := self._published) is not None:
+            # rendered now if not yet scraped: from the plan and history that describe its
+            # cycle, not the new config's (which may lack some of its devices)
+            _ = published.exposition
         self._plan = ReadingPlan(settings)
         self._history.configure(settings)
         if settings.interval != self.settings.interval:  # another slot size: start afresh
