@@ -20,7 +20,7 @@ from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers.registry import driver_class
-from sensorpoll.export.readings import FamilyText, device_names
+from sensorpoll.export.readings import FamilyText, device_names, has_invalid, ok_flags
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
@@ -33,8 +33,7 @@ from sensorpoll.export.textformat import (
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-_OK = operator.itemgetter(1)  # DeviceResult fields, by position: C-level over every device
-_DURATION = operator.itemgetter(3)
+_DURATION = operator.itemgetter(3)  # DeviceResult fields, by position: C-level over them
 _ATTEMPTED = operator.itemgetter(6)
 _INVALID = operator.itemgetter(9)
 
@@ -214,8 +213,9 @@ class DaemonHistory:
             for name in names:
                 self._history(name)
         unread_at: list[int] = []
-        if not (all(map(_OK, results)) and all(map(_ATTEMPTED, results))):
-            read = map(operator.and_, map(_OK, results), map(_ATTEMPTED, results))
+        ok = ok_flags(cycle)
+        if not (all(ok) and all(map(_ATTEMPTED, results))):
+            read = map(operator.and_, ok, map(_ATTEMPTED, results))
             unread_at = list(compress(range(len(results)), map(operator.not_, read)))
         for position in unread_at:
             result = results[position]
@@ -234,7 +234,7 @@ class DaemonHistory:
             if result.partial:
                 history.partial_reads += 1
                 self.partial.add(result.device)
-        if any(map(_INVALID, results)):
+        if has_invalid(cycle):
             for result in compress(results, map(_INVALID, results)):
                 history = self.devices[result.device]
                 for name in result.invalid:
@@ -408,7 +408,7 @@ def _device_health(
     device beyond joining, as long as every device reads: this runs every cycle."""
     rendered, latest = history.rendered(), history.latest
     results = cycle.devices
-    up_flags = tuple(map(_OK, results))
+    up_flags = ok_flags(cycle)
     if rendered.up is None or rendered.up[0] != up_flags:
         lines = [
             b"\nsensorpoll_device_up{" + past.label + (b"} 1" if ok else b"} 0")
@@ -417,7 +417,7 @@ def _device_health(
         rendered.up = (up_flags, b"".join(lines) + b"\n" if lines else b"")
     took: list[float | None] = list(map(_DURATION, results))
     started = cycle.started
-    when: list[float | None] = list(map(started.__add__, map(_DURATION, results)))
+    when: list[float | None] = list(map(started.__add__, cast("list[float]", took)))
     for position in latest.unread_at:
         past = rendered.pasts[position]
         took[position] = past.settled_read_duration
