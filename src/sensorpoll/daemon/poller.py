@@ -448,14 +448,13 @@ async def poll_cycle(
         for timer in timers:
             timer.cancel()
     for read, i in reads.items():
-        if results[i] is None:  # past the backstop: a task that ignores cancellation
+        if results[i] is None:  # past the backstop: a read whose end was not taken
             read.remove_done_callback(ended)
             if isinstance(read, asyncio.Task):
                 results[i] = pollers[i].abandon(read, loop.time() - started_monotonic)
-            else:  # a driver future the deadline could not cancel: it is done by now
-                results[i] = pollers[i].timed_out(
-                    loop.time() - started_monotonic, started_monotonic
-                )
+            else:  # a begun read whose end a loop too busy has not taken yet: a timeout,
+                read.cancel()  # unless it is done already (cancel then does nothing)
+                results[i] = pollers[i].finish(read)
     devices = tuple(r for r in results if r is not None)
     return Cycle(
         number=number,
