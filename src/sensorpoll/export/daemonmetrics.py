@@ -41,9 +41,9 @@ _INVALID = operator.itemgetter(9)
 class LatestCycle:
     """The latest observed cycle, for the devices it read successfully: their read duration
     and last success time are that cycle's own, so they are not copied into each device's
-    history every cycle (at 10,000 devices that copying was most of the cost of a cycle).
-    A device's history is written when a cycle does not read it successfully, or when the
-    cycle's devices change."""
+    history every cycle (at 10,000 devices that copying was most of what publishing a cycle
+    cost). A device's history is written when a cycle does not read it successfully, or when
+    the cycle's devices change."""
 
     def __init__(self) -> None:
         self.cycle: Cycle | None = None
@@ -77,7 +77,7 @@ class DeviceHistory:
     # successfully; while `latest` did, they are its own
     settled_read_duration: float | None = None
     settled_last_success: float | None = None
-    latest: LatestCycle = field(default_factory=LatestCycle, repr=False)
+    latest: LatestCycle = field(default_factory=LatestCycle, repr=False, compare=False)
     # The error counter's sample lines, rendered when a count changes: they rarely do, and
     # every device has a few from the start.
     _error_lines: bytes | None = field(default=None, repr=False)
