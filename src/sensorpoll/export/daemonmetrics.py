@@ -128,8 +128,10 @@ class _Rendered:
     pasts: list[DeviceHistory]
     durations: list[bytes]  # b"\n<family>{labels} ", each device's line up to its value
     successes: list[bytes]
+    up_lines: list[tuple[bytes, bytes]]  # each device's up line: (when 0, when 1)
     up: tuple[tuple[bool, ...], bytes] | None = None  # the latest up flags and their lines
-    errors: tuple[int, bytes] | None = None  # `errors_version` and the lines at it
+    error_lines: list[bytes] | None = None  # each device's error counter lines
+    errors: bytes | None = None  # all of them
 
 
 class DaemonHistory:
@@ -149,7 +151,8 @@ class DaemonHistory:
         self.cycles_observed = 0
         self.latest = LatestCycle()
         self.version = 0  # moves when a device's history is added, removed or relabelled
-        self.errors_version = 0  # moves when an error count does
+        self.errors_changed: set[str] = set()  # devices whose error counts changed since
+        # the health lines were last rendered
         self.partial: set[str] = set()  # devices with partial reads counted
         self.with_invalid: set[str] = set()  # devices with invalid values counted
         self._rendered: _Rendered | None = None
@@ -161,7 +164,6 @@ class DaemonHistory:
         self._settle_latest()
         self.latest.cycle, self.latest.names = None, ()  # the next cycle checks every device
         self.version += 1
-        self.errors_version += 1
         wanted = {d.name for d in settings.devices}
         for name in [n for n in self.devices if n not in wanted]:
             del self.devices[name]
@@ -228,7 +230,7 @@ class DaemonHistory:
                 continue  # values only carried, or in backoff: not read, so no new error
             reason = result.error or "unknown"
             history.count_error(reason)
-            self.errors_version += 1
+            self.errors_changed.add(result.device)
             history.last_error = f"{reason}: {result.detail}" if result.detail else reason
             history.last_error_at = cycle.started + result.duration_s
             if result.partial:
@@ -258,12 +260,14 @@ class DaemonHistory:
             pasts = [self.devices[name] for name in names]
             duration = b"\nsensorpoll_device_read_duration_seconds{"
             success = b"\nsensorpoll_device_last_success_timestamp_seconds{"
+            up = b"\nsensorpoll_device_up{"
             rendered = self._rendered = _Rendered(
                 names,
                 self.version,
                 pasts,
                 [duration + past.label + b"} " for past in pasts],
                 [success + past.label + b"} " for past in pasts],
+                [(up + past.label + b"} 0", up + past.label + b"} 1") for past in pasts],
             )
         return rendered
 
@@ -410,10 +414,7 @@ def _device_health(
     results = cycle.devices
     up_flags = ok_flags(cycle)
     if rendered.up is None or rendered.up[0] != up_flags:
-        lines = [
-            b"\nsensorpoll_device_up{" + past.label + (b"} 1" if ok else b"} 0")
-            for past, ok in zip(rendered.pasts, up_flags, strict=True)
-        ]
+        lines = list(map(operator.getitem, rendered.up_lines, up_flags))  # True picks 1
         rendered.up = (up_flags, b"".join(lines) + b"\n" if lines else b"")
     took: list[float | None] = list(map(_DURATION, results))
     started = cycle.started
@@ -422,16 +423,22 @@ def _device_health(
         past = rendered.pasts[position]
         took[position] = past.settled_read_duration
         when[position] = past.settled_last_success
-    if rendered.errors is None or rendered.errors[0] != history.errors_version:
-        rendered.errors = (
-            history.errors_version,
-            b"".join([past.error_lines() for past in rendered.pasts]),
-        )
+    if rendered.error_lines is None:
+        rendered.error_lines = [past.error_lines() for past in rendered.pasts]
+        rendered.errors = None
+    elif history.errors_changed:  # a few devices' counts: their lines alone are remade
+        for name in history.errors_changed:
+            if (at := latest.index.get(name)) is not None:
+                rendered.error_lines[at] = rendered.pasts[at].error_lines()
+        rendered.errors = None
+    history.errors_changed.clear()
+    if rendered.errors is None:
+        rendered.errors = b"".join(rendered.error_lines)
     return (
         rendered.up[1],
         _lines(rendered.durations, took),
         _lines(rendered.successes, when),
-        rendered.errors[1],
+        rendered.errors,
         rendered.pasts,
     )
 
