@@ -174,33 +174,43 @@ class ModbusDriver(Driver[ModbusConfig]):
         # decoded numbers of fields with a rule and scale factors; fields waiting for theirs
         raw: dict[str, Decoded] = {}
         waiting: dict[str, list[tuple[str, ValueRule]]] = {}
-        due, line, config = self.due, self.line, self.config
-        pause = config.pause_between_requests
+        due = self.due
         for group in self._groups:
             if due is not None and group.names.isdisjoint(due):
                 continue
             for compiled in group.requests:
                 try:
-                    block, self._last_request_end = await line.read(
-                        config,
-                        compiled.request,
-                        compiled.answer_timeout,
-                        not_before=self._last_request_end + pause,
-                    )
+                    await self._read_one(compiled, values, raw, waiting)
                 except ModbusExceptionResponse as exc:
                     if exc.code != ILLEGAL_DATA_ADDRESS or len(compiled.request.fields) < 2:
                         raise
                     await self._read_split(group, compiled, values, raw, waiting)
-                    continue
-                if compiled.rules is None:
-                    compiled.decode(block, values)  # type: ignore[arg-type]
-                else:
-                    compiled.decode(block, raw)
-                    _apply_rules(compiled, raw, values, waiting)
-                if compiled.floats:
-                    drop_non_finite(values, compiled.floats)
         self._begun = True
         return values
+
+    async def _read_one(
+        self,
+        compiled: CompiledRequest,
+        values: dict[str, Value | None],
+        raw: dict[str, Decoded],
+        waiting: dict[str, list[tuple[str, ValueRule]]],
+    ) -> None:
+        """Send one request on the line and decode its answer into `values` (through `raw`
+        for fields with a value rule)."""
+        pause = self.config.pause_between_requests
+        block, self._last_request_end = await self.line.read(
+            self.config,
+            compiled.request,
+            compiled.answer_timeout,
+            not_before=self._last_request_end + pause,
+        )
+        if compiled.rules is None:
+            compiled.decode(block, values)  # type: ignore[arg-type]
+        else:
+            compiled.decode(block, raw)
+            _apply_rules(compiled, raw, values, waiting)
+        if compiled.floats:
+            drop_non_finite(values, compiled.floats)
 
     async def _read_split(
         self,
@@ -214,19 +224,8 @@ class ModbusDriver(Driver[ModbusConfig]):
         parts = self._split(merged)
         at = group.requests.index(merged)
         group.requests = [*group.requests[:at], *parts, *group.requests[at + 1 :]]
-        pause = self.config.pause_between_requests
         for compiled in parts:
-            block, self._last_request_end = await self.line.read(
-                self.config,
-                compiled.request,
-                compiled.answer_timeout,
-                not_before=self._last_request_end + pause,
-            )
-            compiled.decode(block, raw if compiled.rules is not None else values)  # type: ignore[arg-type]
-            if compiled.rules is not None:
-                _apply_rules(compiled, raw, values, waiting)
-            if compiled.floats:
-                drop_non_finite(values, compiled.floats)
+            await self._read_one(compiled, values, raw, waiting)
 
     def _split(self, compiled: CompiledRequest) -> list[CompiledRequest]:
         """A merged request refused with exception 2: one request per field from now on."""
