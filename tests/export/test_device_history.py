@@ -129,3 +129,24 @@ def test_the_status_page_shows_the_last_success_before_a_failure() -> None:
     page = "".join(status_page_parts(failed, settings, history, Trends(settings), 1_800_000_031.5))
     card = page.split('data-device="a"')[1].split("</section>")[0]
     assert "(30.0 s ago)" in card
+
+
+def test_error_counts_are_the_failed_reads_over_any_sequence() -> None:
+    settings = settings_from(CONFIG)
+    for seed in range(20):
+        plan, history = ReadingPlan(settings), DaemonHistory(settings)
+        cycles = random_cycles(seed, 30)
+        counted = dict.fromkeys(NAMES, 0)
+        for cycle in cycles:
+            history.observe(cycle)
+            for result in cycle.devices:
+                counted[result.device] += result.attempted and not result.ok
+            text = render_exposition(cycle, plan, history).text.decode()
+            errors = {
+                sample.labels["device"]: sample.value
+                for family in parse_text(text)
+                for sample in family.samples
+                if sample.name == "sensorpoll_device_errors_total"
+            }
+            shown = {result.device for result in cycle.devices}
+            assert errors == {n: c for n, c in counted.items() if n in shown}, (seed, cycle.number)

@@ -20,7 +20,7 @@ from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers.registry import driver_class
-from sensorpoll.export.readings import FamilyText, device_names
+from sensorpoll.export.readings import FamilyText, device_names, has_invalid, ok_flags
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
@@ -33,8 +33,7 @@ from sensorpoll.export.textformat import (
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-_OK = operator.itemgetter(1)  # DeviceResult fields, by position: C-level over every device
-_DURATION = operator.itemgetter(3)
+_DURATION = operator.itemgetter(3)  # DeviceResult fields, by position: C-level over them
 _ATTEMPTED = operator.itemgetter(6)
 _INVALID = operator.itemgetter(9)
 
@@ -42,9 +41,9 @@ _INVALID = operator.itemgetter(9)
 class LatestCycle:
     """The latest observed cycle, for the devices it read successfully: their read duration
     and last success time are that cycle's own, so they are not copied into each device's
-    history every cycle (at 10,000 devices that copying was most of the cost of a cycle).
-    A device's history is written when a cycle does not read it successfully, or when the
-    cycle's devices change."""
+    history every cycle (at 10,000 devices that copying was most of what publishing a cycle
+    cost). A device's history is written when a cycle does not read it successfully, or when
+    the cycle's devices change."""
 
     def __init__(self) -> None:
         self.cycle: Cycle | None = None
@@ -78,7 +77,7 @@ class DeviceHistory:
     # successfully; while `latest` did, they are its own
     settled_read_duration: float | None = None
     settled_last_success: float | None = None
-    latest: LatestCycle = field(default_factory=LatestCycle, repr=False)
+    latest: LatestCycle = field(default_factory=LatestCycle, repr=False, compare=False)
     # The error counter's sample lines, rendered when a count changes: they rarely do, and
     # every device has a few from the start.
     _error_lines: bytes | None = field(default=None, repr=False)
@@ -129,8 +128,10 @@ class _Rendered:
     pasts: list[DeviceHistory]
     durations: list[bytes]  # b"\n<family>{labels} ", each device's line up to its value
     successes: list[bytes]
+    up_lines: list[tuple[bytes, bytes]]  # each device's up line: (when 0, when 1)
     up: tuple[tuple[bool, ...], bytes] | None = None  # the latest up flags and their lines
-    errors: tuple[int, bytes] | None = None  # `errors_version` and the lines at it
+    error_lines: list[bytes] | None = None  # each device's error counter lines
+    errors: bytes | None = None  # all of them
 
 
 class DaemonHistory:
@@ -150,7 +151,8 @@ class DaemonHistory:
         self.cycles_observed = 0
         self.latest = LatestCycle()
         self.version = 0  # moves when a device's history is added, removed or relabelled
-        self.errors_version = 0  # moves when an error count does
+        self.errors_changed: set[str] = set()  # devices whose error counts changed since
+        # the health lines were last rendered
         self.partial: set[str] = set()  # devices with partial reads counted
         self.with_invalid: set[str] = set()  # devices with invalid values counted
         self._rendered: _Rendered | None = None
@@ -162,7 +164,6 @@ class DaemonHistory:
         self._settle_latest()
         self.latest.cycle, self.latest.names = None, ()  # the next cycle checks every device
         self.version += 1
-        self.errors_version += 1
         wanted = {d.name for d in settings.devices}
         for name in [n for n in self.devices if n not in wanted]:
             del self.devices[name]
@@ -214,8 +215,9 @@ class DaemonHistory:
             for name in names:
                 self._history(name)
         unread_at: list[int] = []
-        if not (all(map(_OK, results)) and all(map(_ATTEMPTED, results))):
-            read = map(operator.and_, map(_OK, results), map(_ATTEMPTED, results))
+        ok = ok_flags(cycle)
+        if not (all(ok) and all(map(_ATTEMPTED, results))):
+            read = map(operator.and_, ok, map(_ATTEMPTED, results))
             unread_at = list(compress(range(len(results)), map(operator.not_, read)))
         for position in unread_at:
             result = results[position]
@@ -228,13 +230,13 @@ class DaemonHistory:
                 continue  # values only carried, or in backoff: not read, so no new error
             reason = result.error or "unknown"
             history.count_error(reason)
-            self.errors_version += 1
+            self.errors_changed.add(result.device)
             history.last_error = f"{reason}: {result.detail}" if result.detail else reason
             history.last_error_at = cycle.started + result.duration_s
             if result.partial:
                 history.partial_reads += 1
                 self.partial.add(result.device)
-        if any(map(_INVALID, results)):
+        if has_invalid(cycle):
             for result in compress(results, map(_INVALID, results)):
                 history = self.devices[result.device]
                 for name in result.invalid:
@@ -258,12 +260,14 @@ class DaemonHistory:
             pasts = [self.devices[name] for name in names]
             duration = b"\nsensorpoll_device_read_duration_seconds{"
             success = b"\nsensorpoll_device_last_success_timestamp_seconds{"
+            up = b"\nsensorpoll_device_up{"
             rendered = self._rendered = _Rendered(
                 names,
                 self.version,
                 pasts,
                 [duration + past.label + b"} " for past in pasts],
                 [success + past.label + b"} " for past in pasts],
+                [(up + past.label + b"} 0", up + past.label + b"} 1") for past in pasts],
             )
         return rendered
 
@@ -408,30 +412,33 @@ def _device_health(
     device beyond joining, as long as every device reads: this runs every cycle."""
     rendered, latest = history.rendered(), history.latest
     results = cycle.devices
-    up_flags = tuple(map(_OK, results))
+    up_flags = ok_flags(cycle)
     if rendered.up is None or rendered.up[0] != up_flags:
-        lines = [
-            b"\nsensorpoll_device_up{" + past.label + (b"} 1" if ok else b"} 0")
-            for past, ok in zip(rendered.pasts, up_flags, strict=True)
-        ]
+        lines = list(map(operator.getitem, rendered.up_lines, up_flags))  # True picks 1
         rendered.up = (up_flags, b"".join(lines) + b"\n" if lines else b"")
     took: list[float | None] = list(map(_DURATION, results))
     started = cycle.started
-    when: list[float | None] = list(map(started.__add__, map(_DURATION, results)))
+    when: list[float | None] = list(map(started.__add__, cast("list[float]", took)))
     for position in latest.unread_at:
         past = rendered.pasts[position]
         took[position] = past.settled_read_duration
         when[position] = past.settled_last_success
-    if rendered.errors is None or rendered.errors[0] != history.errors_version:
-        rendered.errors = (
-            history.errors_version,
-            b"".join([past.error_lines() for past in rendered.pasts]),
-        )
+    if rendered.error_lines is None:
+        rendered.error_lines = [past.error_lines() for past in rendered.pasts]
+        rendered.errors = None
+    elif history.errors_changed:  # a few devices' counts: their lines alone are remade
+        for name in history.errors_changed:
+            if (at := latest.index.get(name)) is not None:
+                rendered.error_lines[at] = rendered.pasts[at].error_lines()
+        rendered.errors = None
+    history.errors_changed.clear()
+    if rendered.errors is None:
+        rendered.errors = b"".join(rendered.error_lines)
     return (
         rendered.up[1],
         _lines(rendered.durations, took),
         _lines(rendered.successes, when),
-        rendered.errors[1],
+        rendered.errors,
         rendered.pasts,
     )
 
