@@ -91,7 +91,6 @@ async def test_a_begun_read_left_pending_times_out_at_its_deadline() -> None:
     cycle = await poll_cycle(pollers(driver, sim("fine"), deadline=0.05), 1)
     assert [(d.ok, d.error) for d in cycle.devices] == [(False, "timeout"), (True, None)]
     assert driver.futures[0].cancelled(), "the deadline cancels the driver's future"
-    assert cycle.devices[0].duration_s >= 0.05
 
 
 async def test_a_begun_read_that_fails_reports_its_reason() -> None:
