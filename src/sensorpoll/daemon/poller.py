@@ -146,16 +146,11 @@ class DevicePoller:
         """Start the read at grid point `tick` without a task, if the driver can
         (`Driver.begin`): its future, which `finish` turns into the result. None: the
         driver cannot, and the read runs `poll` in a task."""
-        # `_prepare`, inline: this runs for every device at the start of every cycle
         loop = asyncio.get_running_loop()
-        driver = self.driver
-        driver.deadline = self.deadline
-        schedule = self._schedule
-        due = None if schedule is None or not self._up else schedule.due_fields(tick)
-        driver.due = due
-        self._begun = (loop.time(), tick, due)
+        start = loop.time()
+        self._begun = (start, tick, self._prepare(tick))
         try:
-            return driver.begin()
+            return self.driver.begin()
         except Exception as exc:  # as a read that raised: the cycle gets a result for it
             future: asyncio.Future[Reading] = loop.create_future()
             future.set_exception(exc)
@@ -422,7 +417,7 @@ async def poll_cycle(
         if group is None:
             group = groups[poller.deadline] = []
         group.append((poller, read))
-    left = len(reads)
+    left = len(reads)  # the callbacks run only once we await below
     timers = [
         loop.call_at(started_monotonic + deadline, _expire, group)
         for deadline, group in groups.items()

@@ -229,7 +229,7 @@ class TcpConnection:
             return await future
         finally:
             timer.cancel()
-            self._protocol.done(future)
+            self.done(future)
 
     def close(self) -> None:
         transport: Any = self._protocol.transport
