@@ -63,17 +63,23 @@ def write_config(tmp: Path, name: str, config: dict[str, Any]) -> Path:
     return path
 
 
-def concurrency(tmp: Path) -> bool:
-    devs = devices(1000, 1, {"min": "90ms", "max": "100ms"})
-    devs[0]["latency"] = "110ms"  # the first device is the slowest
-    path = write_config(tmp, "concurrency", {"interval": "1s", "timeout": "500ms", "devices": devs})
+def once(path: Path) -> tuple[dict[str, Any], int]:
+    """The cycle `sensorpoll once` reads with the config at `path`, and its exit code."""
     proc = subprocess.run(
         [*SENSORPOLL, "once", "-c", str(path), "--format", "json"],
         capture_output=True,
         text=True,
         check=False,
     )
-    cycle = json.loads(proc.stdout)
+    cycle: dict[str, Any] = json.loads(proc.stdout)
+    return cycle, proc.returncode
+
+
+def concurrency(tmp: Path) -> bool:
+    devs = devices(1000, 1, {"min": "90ms", "max": "100ms"})
+    devs[0]["latency"] = "110ms"  # the first device is the slowest
+    path = write_config(tmp, "concurrency", {"interval": "1s", "timeout": "500ms", "devices": devs})
+    cycle, code = once(path)
     slowest = max(d["duration_s"] for d in cycle["devices"])
     order = [d["device"] for d in cycle["devices"]] == [d["name"] for d in devs]
     all_ok = all(d["ok"] for d in cycle["devices"])
@@ -82,7 +88,7 @@ def concurrency(tmp: Path) -> bool:
     print(f"   baseline  slowest device latency       110.0 ms (read took {slowest * 1000:.1f} ms)")
     print(f"   figure    one cycle                    {cycle['duration_s'] * 1000:.1f} ms")
     print(f"   ratio     cycle / slowest latency      {ratio:.3f}x   (limit 1.2x)")
-    print(f"   config order kept: {order}; all {len(devs)} ok: {all_ok}; exit {proc.returncode}")
+    print(f"   config order kept: {order}; all {len(devs)} ok: {all_ok}; exit {code}")
     return ratio <= 1.2 and order and all_ok
 
 
@@ -247,17 +253,11 @@ def ten_thousand(tmp: Path, seconds: float) -> bool:
         "devices": devices(10000, 2, {"min": "50ms", "max": "100ms"}),
     }
     path = write_config(tmp, "ten_thousand_once", config)
-    proc = subprocess.run(
-        [*SENSORPOLL, "once", "-c", str(path), "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    once = json.loads(proc.stdout)
-    once_ok = sum(d["ok"] for d in once["devices"])
+    first, _ = once(path)
+    once_ok = sum(d["ok"] for d in first["devices"])
     print("4. 10,000 simulated devices, latency 50-100 ms, timeout 500 ms, 1 Hz")
-    took = once["duration_s"] * 1000
-    print(f"   once: {once_ok} of {len(once['devices'])} read, cycle {took:.0f} ms   (limit: all)")
+    took = first["duration_s"] * 1000
+    print(f"   once: {once_ok} of {len(first['devices'])} read, cycle {took:.0f} ms   (limit: all)")
     daemon = Daemon(tmp, "ten_thousand_run", config)
     daemon.wait_for_cycles(3, timeout=120)
     cpu0, t0 = daemon.cpu_seconds(), time.monotonic()
