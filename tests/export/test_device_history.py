@@ -33,6 +33,11 @@ def outcome(name: str, kind: str, duration: float) -> DeviceResult:
     return DeviceResult(name, False, "timeout", 0.0, {}, "in backoff", attempted=False)
 
 
+def read_by_all(duration: float) -> Cycle:
+    """Cycle 1, at 1_800_000_001 s: every device read in `duration` seconds."""
+    return Cycle(1, 1_800_000_001.0, 1.0, 0.1, tuple(outcome(n, "read", duration) for n in NAMES))
+
+
 def random_cycles(seed: int, count: int) -> list[Cycle]:
     rnd = random.Random(seed)
     cycles = []
@@ -89,7 +94,7 @@ def test_read_duration_and_last_success_are_those_of_the_latest_reads_over_any_s
 def test_a_device_failing_after_a_read_keeps_that_read_s_time_and_duration() -> None:
     settings = settings_from(CONFIG)
     history = DaemonHistory(settings)
-    read = Cycle(1, 1_800_000_001.0, 1.0, 0.1, tuple(outcome(n, "read", 0.25) for n in NAMES))
+    read = read_by_all(0.25)
     failed = Cycle(2, 1_800_000_002.0, 2.0, 0.1, (outcome("a", "backoff", 0.0), *read.devices[1:]))
     history.observe(read)
     history.observe(failed)
@@ -100,7 +105,7 @@ def test_a_device_failing_after_a_read_keeps_that_read_s_time_and_duration() -> 
 def test_the_history_of_a_device_read_in_the_latest_cycle_is_that_cycle_s() -> None:
     settings = settings_from(CONFIG)
     history = DaemonHistory(settings)
-    read = Cycle(1, 1_800_000_001.0, 1.0, 0.1, tuple(outcome(n, "read", 0.5) for n in NAMES))
+    read = read_by_all(0.5)
     history.observe(read)
     past = history.devices["d"]
     assert (past.last_success, past.read_duration) == (1_800_000_001.5, 0.5)
@@ -109,7 +114,7 @@ def test_the_history_of_a_device_read_in_the_latest_cycle_is_that_cycle_s() -> N
 def test_a_reload_keeps_the_last_success_of_the_cycle_before_it() -> None:
     settings = settings_from(CONFIG)
     history = DaemonHistory(settings)
-    read = Cycle(1, 1_800_000_001.0, 1.0, 0.1, tuple(outcome(n, "read", 0.5) for n in NAMES))
+    read = read_by_all(0.5)
     history.observe(read)
     history.configure(settings_from(CONFIG.replace("name: d,", "name: e,")))
     history.observe(Cycle(2, 1_800_000_002.0, 2.0, 0.1, (outcome("a", "failed", 0.75),)))
@@ -122,7 +127,7 @@ def test_a_reload_keeps_the_last_success_of_the_cycle_before_it() -> None:
 def test_the_status_page_shows_the_last_success_before_a_failure() -> None:
     settings = settings_from(CONFIG)
     history = DaemonHistory(settings)
-    read = Cycle(1, 1_800_000_001.0, 1.0, 0.1, tuple(outcome(n, "read", 0.5) for n in NAMES))
+    read = read_by_all(0.5)
     failed = Cycle(2, 1_800_000_031.0, 31.0, 0.1, (outcome("a", "failed", 0.5), *read.devices[1:]))
     history.observe(read)
     history.observe(failed)
