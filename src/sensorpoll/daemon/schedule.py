@@ -49,19 +49,39 @@ class Grid:
 
 
 SPIN = 0.0015  # the last stretch before a grid point is waited by yielding, not sleeping
+UVLOOP_RESOLUTION = 0.001  # libuv's loop clock counts whole milliseconds
+
+
+def timer_lead(loop: asyncio.AbstractEventLoop) -> tuple[float, float]:
+    """How long before a point in time to set the timer that wakes for it, and how early a
+    wake still counts as on time, on `loop`.
+
+    epoll rounds timeouts up to whole milliseconds, so a plain timer wakes up to ~1 ms late;
+    on asyncio's loop the last SPIN seconds are waited out by yielding to the loop (other
+    tasks still run), which costs well under 1% of a core at 10 Hz. uvloop's clock and timers
+    count whole milliseconds (libuv), so there a spin would wake no closer and only burn CPU
+    (at 4 Hz it was two thirds of a 20-device daemon's CPU, bench/peer_collectd.py): a plain
+    timer, and a wake within the clock's last millisecond before the point counts as on time.
+    Waiting for the clock to tick over would spin for up to a millisecond, about 30 loop
+    passes."""
+    if isinstance(loop, asyncio.BaseEventLoop):
+        return SPIN, 0.0
+    return 0.0, UVLOOP_RESOLUTION
+
+
+async def arrive(when: float) -> None:
+    """After a timer set `timer_lead` early: yield to the loop until loop time `when`."""
+    loop = asyncio.get_running_loop()
+    _, resolution = timer_lead(loop)
+    while loop.time() < when - resolution:  # noqa: ASYNC110 - a busy wait on purpose, see above
+        await asyncio.sleep(0)
 
 
 async def sleep_until(when: float) -> None:
-    """Sleep until loop time `when`. epoll rounds timeouts up to whole milliseconds, so a plain
-    sleep wakes up to ~1 ms late; on asyncio's loop the last SPIN seconds are waited out by
-    yielding to the loop (other tasks still run), which costs well under 1% of a core at 10 Hz.
-    uvloop's clock and timers count whole milliseconds (libuv), so there a spin would wake no
-    closer and only burn CPU (at 4 Hz it was two thirds of a 20-device daemon's CPU,
-    bench/peer_collectd.py): a plain sleep."""
+    """Sleep until loop time `when` (see `timer_lead`)."""
     loop = asyncio.get_running_loop()
-    spin = SPIN if isinstance(loop, asyncio.BaseEventLoop) else 0.0
-    delay = when - loop.time() - spin
+    lead, _ = timer_lead(loop)
+    delay = when - loop.time() - lead
     if delay > 0:
         await asyncio.sleep(delay)
-    while loop.time() < when:  # noqa: ASYNC110 - a busy wait on purpose, see above
-        await asyncio.sleep(0)
+    await arrive(when)
