@@ -158,7 +158,10 @@ class SimulatedDriver(Driver[SimulatedConfig]):
         self._rng = random.Random(seed)
         self._fields = [(f.name, signal_source(f, self._rng)) for f in config.fields]
         latency = config.latency
-        self._span = (latency.min, latency.max) if isinstance(latency, LatencyRange) else None
+        # (min, max - min): random.uniform's sum, inline (a Python-level call per read)
+        self._span = (
+            (latency.min, latency.max - latency.min) if isinstance(latency, LatencyRange) else None
+        )
         self._latency = 0.0 if isinstance(latency, LatencyRange) else latency
         self._hang_rate, self._fail_rate = faults.timeout_rate, faults.error_rate
         self._latencies: _Latencies | None = None  # of the loop of the last read
@@ -166,7 +169,8 @@ class SimulatedDriver(Driver[SimulatedConfig]):
     def begin(self) -> asyncio.Future[Reading]:
         # A future, not a task: no coroutine per read (see `Driver.begin`).
         rng = self._rng
-        latency = self._latency if self._span is None else rng.uniform(*self._span)
+        span = self._span
+        latency = self._latency if span is None else span[0] + span[1] * rng.random()
         hang = self._hang_rate > 0 and rng.random() < self._hang_rate
         fail = self._fail_rate > 0 and rng.random() < self._fail_rate
         loop = asyncio.get_running_loop()

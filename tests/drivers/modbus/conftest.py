@@ -58,11 +58,11 @@ class Polled:
         self.begun = 0  # reads that went the future's way
 
     async def poll(self) -> DeviceResult:
-        future = self.poller.begin(0)
+        loop = asyncio.get_running_loop()
+        future = self.poller.begin(0, loop)
         if future is None:
             return await self.poller.poll()
         self.begun += 1
-        loop = asyncio.get_running_loop()
         timer = loop.call_later(self.deadline, self.poller.expire, future)
         try:
             await asyncio.wait([future])
