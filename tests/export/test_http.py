@@ -233,3 +233,30 @@ def test_listen_option_overrides_http_listen(tmp_path) -> None:
         assert not url.endswith(f":{configured}/")
         with urllib.request.urlopen(url + "healthz", timeout=5) as response:
             assert response.status == 200
+
+
+async def test_a_cycle_is_rendered_at_publish_when_a_scrape_is_due_before_the_next() -> None:
+    # A steady scraper's next scrape finds its body ready: rendered between cycles, not by a
+    # scrape that may land mid-cycle. Without a scraper nothing is rendered ahead.
+    async with serving(settings_from(CONFIG)) as (exporter, url), aiohttp.ClientSession() as client:
+        exporter.publish(make_cycle(1, VALUES))
+        await asyncio.sleep(0)
+        first = exporter._published
+        assert first is not None
+        assert "exposition" not in vars(first)
+        for _ in range(2):  # two gzip scrapes 0.1 s apart, well within the 1 s interval
+            async with client.get(url + "metrics") as response:  # aiohttp asks for gzip
+                assert response.headers["Content-Encoding"] == "gzip"
+            await asyncio.sleep(0.1)
+        exporter.publish(make_cycle(2, VALUES))
+        second = exporter._published
+        assert second is not None
+        assert second is not first
+        assert "exposition" not in vars(second)  # not in publish itself: in the loop's next pass
+        await asyncio.sleep(0)
+        assert "exposition" in vars(second)
+        assert second.exposition._forms.keys() == {(False, False), (False, True)}
+        async with client.get(url + "metrics") as response:
+            served = await response.read()
+        assert served == second.exposition.body()
+        assert b"\nsensorpoll_cycles_total 2\n" in served

@@ -1,7 +1,8 @@
 """The HTTP server, on aiohttp in the daemon's own event loop: /metrics, the cycle API, health,
 the status page; TLS and basic auth from `http.web_config`.
 
-Serves what was rendered when the latest cycle finished; a scrape never renders readings.
+Serves what was rendered when the latest cycle finished: on its first scrape, or between cycles
+when a scrape is due (`ScrapeClock`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sensorpoll.export.httplimits import (
 from sensorpoll.export.negotiate import accepts_gzip, wants_openmetrics
 from sensorpoll.export.processmetrics import ProcessMetrics
 from sensorpoll.export.readings import ReadingPlan
+from sensorpoll.export.scrapeclock import ScrapeClock
 from sensorpoll.export.sinkmetrics import SinkStats, render_sink_metrics
 from sensorpoll.export.statuspage import status_page_parts
 from sensorpoll.export.trends import Trends
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 # aiohttp's own server log, for its connections: garbage requests become brief lines there
 _SERVER_LOG = logging.getLogger("sensorpoll.export.http.server")
 _SERVER_LOG.addFilter(BadRequests())
+
+# a scrape expected within this many intervals of a cycle's publish has its body rendered then:
+# a little over one, so a scraper whose period matches the interval is caught despite jitter
+PRERENDER_SLACK = 1.25
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,6 +95,7 @@ class HttpExporter:
         self._last_reload = last_reload or LastReload.at_start()
         self._last_reload.listeners.append(self._reload_recorded)
         self._published: Published | None = None
+        self._scrapes = ScrapeClock()
         self._runner: web.AppRunner | None = None
         self.listener: BoundedListener | None = None
         self._started = 0.0
@@ -143,7 +150,23 @@ class HttpExporter:
                 cycle, self._plan, self._history, self._process, sinks, self._last_reload
             )
 
-        self._published = Published(cycle, render)
+        self._published = published = Published(cycle, render)
+        # A scrape due before the next cycle ends finds its body ready, rendered now, while
+        # the poll loop waits for its next grid point (see ScrapeClock).
+        scrapes = self._scrapes
+        if scrapes.last is not None:
+            loop = asyncio.get_running_loop()
+            if scrapes.expected_within(loop.time(), self.settings.interval * PRERENDER_SLACK):
+                loop.call_soon(self._prerender, published, scrapes.form)
+
+    def _prerender(self, published: Published, form: tuple[bool, bool]) -> None:
+        if published is not self._published:  # a reload's publish came first
+            return
+        openmetrics, gzipped = form
+        try:
+            published.exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+        except Exception:  # the scrape renders it again, and answers 500 if it still fails
+            log.exception("rendering cycle %d for /metrics failed", published.cycle.number)
 
     def _reload_recorded(self) -> None:
         if (published := self._published) is not None:
@@ -212,6 +235,8 @@ class HttpExporter:
         exposition = self.exposition()
         openmetrics = wants_openmetrics(request.headers.get("Accept"))
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+        now = asyncio.get_running_loop().time()
+        self._scrapes.scraped(now, openmetrics=openmetrics, gzipped=gzipped)
         headers = {
             "Content-Type": Exposition.content_type(openmetrics=openmetrics),
             "Vary": "Accept, Accept-Encoding",
