@@ -142,7 +142,7 @@ class ModbusLine:
         connection = self._connection
         if self.shared or type(connection) is not TcpConnection or connection.lost:
             return None
-        loop = asyncio.get_running_loop()
+        loop = connection.loop
         ready = max(not_before, self._quiet_until, self._connected_at + device.pause_after_connect)
         if ready > loop.time():
             return None
@@ -157,7 +157,7 @@ class ModbusLine:
         connection = self._connection
         if isinstance(connection, TcpConnection):
             connection.done(future)
-        self._quiet_until = asyncio.get_running_loop().time()  # Modbus TCP keeps no silence
+        self._quiet_until = future.get_loop().time()  # Modbus TCP keeps no silence
         if future.cancelled():  # by the deadline, mid-answer perhaps
             self.drop("CancelledError: the deadline passed")
         elif (exc := future.exception()) is not None and not keeps_connection(exc):

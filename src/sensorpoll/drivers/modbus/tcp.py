@@ -167,8 +167,13 @@ def _no_answer(future: asyncio.Future[Block], limit: float) -> None:
 class TcpConnection:
     """A Modbus TCP connection of our own framing, with `Connection`'s interface."""
 
-    def __init__(self, protocol: ModbusTcpProtocol, answer_timeout: float) -> None:
+    def __init__(
+        self, protocol: ModbusTcpProtocol, answer_timeout: float, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._protocol = protocol
+        # the loop it was opened on, which is the only one it works on; kept, because on
+        # Python 3.11 every asyncio.get_running_loop() makes a getpid system call
+        self.loop = loop
         self._answer_timeout = answer_timeout  # unless a read brings its own
         self._tid = 0
 
@@ -190,7 +195,7 @@ class TcpConnection:
         except (OSError, TimeoutError) as exc:  # refused, unreachable, timed out: `connection`
             why = described(exc) if str(exc) else "timed out"
             raise DeviceConnectionError(f"cannot connect to {where}: {why}") from None
-        return cls(protocol, answer_timeout)
+        return cls(protocol, answer_timeout, loop)
 
     def send(
         self,
@@ -207,7 +212,7 @@ class TcpConnection:
         if protocol.lost:
             raise DeviceConnectionError("connection closed by the device")
         self._tid = self._tid % 0xFFFF + 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = self.loop.create_future()
         pending = PendingRead(self._tid, unit, READ_FUNCTIONS[table], count, future, convert)
         protocol.send(pending, address)
         return future
@@ -224,7 +229,7 @@ class TcpConnection:
         future: asyncio.Future[Block] = self.send(table, address, count, unit)
         limit = self._answer_timeout if answer_timeout is None else answer_timeout
         # a bare timer, not asyncio.timeout: a quarter of the cost, on every request
-        timer = asyncio.get_running_loop().call_later(limit, _no_answer, future, limit)
+        timer = self.loop.call_later(limit, _no_answer, future, limit)
         try:
             return await future
         finally:
