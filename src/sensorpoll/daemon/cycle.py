@@ -5,6 +5,8 @@ Produced by `daemon.poller`; everything in `export/` is a pure function of the l
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -38,7 +40,14 @@ class DeviceResult(NamedTuple):
     invalid: tuple[str, ...] = ()  # fields read this cycle that gave no valid value
 
 
-@dataclass(frozen=True, slots=True)
+_DEVICE = operator.itemgetter(0)  # DeviceResult fields by position: C-level over every device
+_OK = operator.itemgetter(1)
+_INVALID = operator.itemgetter(9)
+
+
+# Not slots: the facts below are cached in the instance's dict, taken once per cycle however
+# many exporters ask (at 10,000 devices a pass over the results costs ~0.5 ms).
+@dataclass(frozen=True)
 class Cycle:
     """One finished poll of every device. Immutable; shared by every exporter."""
 
@@ -48,6 +57,21 @@ class Cycle:
     duration_s: float
     devices: tuple[DeviceResult, ...]  # configuration order
     overruns_total: int = 0  # cycles so far that ran past their grid slot
+
+    @functools.cached_property
+    def device_names(self) -> tuple[str, ...]:
+        """Its devices, in its order."""
+        return tuple(map(_DEVICE, self.devices))
+
+    @functools.cached_property
+    def ok_flags(self) -> tuple[bool, ...]:
+        """Whether each of its devices read successfully (`DeviceResult.ok`)."""
+        return tuple(map(_OK, self.devices))
+
+    @functools.cached_property
+    def has_invalid(self) -> bool:
+        """Whether any of its devices gave an invalid value."""
+        return any(map(_INVALID, self.devices))
 
     @property
     def failed(self) -> int:

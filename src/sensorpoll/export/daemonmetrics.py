@@ -20,7 +20,7 @@ from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.daemon.lastreload import LastReload
 from sensorpoll.drivers.registry import driver_class
-from sensorpoll.export.readings import FamilyText, device_names, has_invalid, ok_flags
+from sensorpoll.export.readings import FamilyText
 from sensorpoll.export.textformat import (
     escape_help,
     escape_label_value,
@@ -205,7 +205,7 @@ class DaemonHistory:
     def observe(self, cycle: Cycle) -> None:
         results = cycle.devices
         latest = self.latest
-        names = device_names(cycle)
+        names = cycle.device_names
         if names == latest.names:
             previous = latest.cycle
         else:  # other devices, or another order: the previous cycle's reads are kept as such
@@ -215,7 +215,7 @@ class DaemonHistory:
             for name in names:
                 self._history(name)
         unread_at: list[int] = []
-        ok = ok_flags(cycle)
+        ok = cycle.ok_flags
         if not (all(ok) and all(map(_ATTEMPTED, results))):
             read = map(operator.and_, ok, map(_ATTEMPTED, results))
             unread_at = list(compress(range(len(results)), map(operator.not_, read)))
@@ -236,7 +236,7 @@ class DaemonHistory:
             if result.partial:
                 history.partial_reads += 1
                 self.partial.add(result.device)
-        if has_invalid(cycle):
+        if cycle.has_invalid:
             for result in compress(results, map(_INVALID, results)):
                 history = self.devices[result.device]
                 for name in result.invalid:
@@ -412,7 +412,7 @@ def _device_health(
     device beyond joining, as long as every device reads: this runs every cycle."""
     rendered, latest = history.rendered(), history.latest
     results = cycle.devices
-    up_flags = ok_flags(cycle)
+    up_flags = cycle.ok_flags
     if rendered.up is None or rendered.up[0] != up_flags:
         lines = list(map(operator.getitem, rendered.up_lines, up_flags))  # True picks 1
         rendered.up = (up_flags, b"".join(lines) + b"\n" if lines else b"")

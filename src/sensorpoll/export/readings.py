@@ -35,52 +35,11 @@ class FamilyText:
     samples: bytes
 
 
-_NAME = operator.itemgetter(0)  # DeviceResult fields, by position: C-level over every device
-_OK = operator.itemgetter(1)
 _VALUES = operator.itemgetter(4)
 _CARRIED = operator.itemgetter(7)
 _PARTIAL = operator.itemgetter(8)
 _INVALID = operator.itemgetter(9)
 _ITEMS = operator.methodcaller("values")
-
-
-@dataclass
-class _CycleFacts:
-    """What several parts of the export ask of every cycle, taken once for the cycle asked
-    about last: at 10,000 devices each pass over a cycle's results costs ~0.5 ms."""
-
-    cycle: Cycle | None = None
-    names: tuple[str, ...] = ()  # its devices, in its order
-    ok: tuple[bool, ...] = ()  # whether each read successfully
-    invalid: bool = False  # whether any device gave an invalid value
-
-
-_FACTS = _CycleFacts()
-
-
-def _facts(cycle: Cycle) -> _CycleFacts:
-    if cycle is not _FACTS.cycle:
-        results = cycle.devices
-        _FACTS.names = tuple(map(_NAME, results))
-        _FACTS.ok = tuple(map(_OK, results))
-        _FACTS.invalid = any(map(_INVALID, results))
-        _FACTS.cycle = cycle
-    return _FACTS
-
-
-def device_names(cycle: Cycle) -> tuple[str, ...]:
-    """The cycle's devices, in its order."""
-    return _facts(cycle).names
-
-
-def ok_flags(cycle: Cycle) -> tuple[bool, ...]:
-    """Whether each of the cycle's devices read successfully (`DeviceResult.ok`)."""
-    return _facts(cycle).ok
-
-
-def has_invalid(cycle: Cycle) -> bool:
-    """Whether any of the cycle's devices gave an invalid value."""
-    return _facts(cycle).invalid
 
 
 def values_in_a_row(values: list[Mapping[str, Value | None]]) -> list[Value | None]:
@@ -190,7 +149,7 @@ class ReadingPlan:
         """The families of the devices that read successfully; a failed device has no series,
         so its readings go stale in Prometheus instead of repeating an old value."""
         results = cycle.devices
-        if device_names(cycle) == self._names:
+        if cycle.device_names == self._names:
             flat, missing = self._values_in_order(cycle)
         else:  # not the devices of this config: match them by name
             flat, missing = self._values_by_name(results)
@@ -238,7 +197,7 @@ class ReadingPlan:
         partial read, invalid or carried values, or fields that are not numbers."""
         results, lengths = cycle.devices, list(map(len, values))
         if lengths == self._lengths and not (
-            has_invalid(cycle) or any(map(_PARTIAL, results)) or any(map(_CARRIED, results))
+            cycle.has_invalid or any(map(_PARTIAL, results)) or any(map(_CARRIED, results))
         ):
             return []
         odd = set(compress(range(len(results)), map(operator.ne, lengths, self._lengths)))

@@ -18,7 +18,7 @@ from typing import cast
 from sensorpoll.config.schema import Settings
 from sensorpoll.daemon.cycle import Cycle, DeviceResult
 from sensorpoll.drivers.base import Value
-from sensorpoll.export.readings import device_names, values_in_a_row
+from sensorpoll.export.readings import values_in_a_row
 
 WINDOW = 600.0  # seconds a sparkline spans
 POINTS = 120  # points per field at most: one per 5 s of the window, or one per cycle if slower
@@ -158,7 +158,7 @@ class Trends:
             return
         end = min(start + share, len(devices))
         index = slot % self.points
-        if device_names(cycle) != self._names:  # not this config's (being reloaded)
+        if cycle.device_names != self._names:  # not this config's (being reloaded)
             for result in devices[start:end]:
                 trend = self.devices.get(result.device)
                 if result.ok and trend is not None:
