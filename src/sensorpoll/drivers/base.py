@@ -34,7 +34,15 @@ class Driver(abc.ABC, Generic[ConfigT]):
     config_model: ClassVar[type[DeviceConfig]]
     reasons: ClassVar[tuple[str, ...]] = ("timeout",)
     """The failure reasons this driver's devices commonly give: their error counters are
-    exported at 0 from the start (any other reason appears with its first error)."""
+    exported at 0 from the start (any other reason appears with its first error). A reason
+    only some configs can give goes in `reasons_for`."""
+
+    @classmethod
+    def reasons_for(cls, config: DeviceConfig) -> tuple[str, ...]:
+        """The reasons exported at 0 for the device `config`: `reasons`, and those its
+        options add (a serial instrument's `check_errors` adds `instrument_error`)."""
+        return cls.reasons
+
     deadline: float | None = None
     """Seconds the loop gives one read (set by the poller), so a driver can fit the timeouts
     of the library below it inside the deadline; None until the first read."""

@@ -176,7 +176,7 @@ class DaemonHistory:
                 history = self._add(device.name, label)
             elif history.label != label:
                 history.label, history._error_lines = label, None
-            for reason in driver_class(device.driver).reasons:
+            for reason in driver_class(device.driver).reasons_for(device):
                 if reason not in history.errors:
                     history.errors[reason] = 0
                     history._error_lines = None

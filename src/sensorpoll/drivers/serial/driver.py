@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sensorpoll.config.schema import Settings
+from sensorpoll.config.schema import DeviceConfig, Settings
 from sensorpoll.drivers.base import Driver, Value
 from sensorpoll.drivers.bus import Buses
 from sensorpoll.drivers.errors import ParseError
@@ -52,6 +52,12 @@ class SerialDriver(Driver[SerialConfig]):
 
     config_model = SerialConfig
     reasons = ("timeout", "connection", "parse")
+
+    @classmethod
+    def reasons_for(cls, config: DeviceConfig) -> tuple[str, ...]:
+        if isinstance(config, SerialConfig) and config.check_errors:
+            return (*cls.reasons, "instrument_error")
+        return cls.reasons
 
     @classmethod
     async def simulate(cls, devices: list[SerialConfig], announce: Callable[[str], None]) -> bool:
