@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from sensorpoll.config.schema import DeviceConfig
 from sensorpoll.daemon.carry import RateSchedule
@@ -410,12 +410,11 @@ async def poll_cycle(
     # The hot loop of a cycle: at 10,000 devices its length is how late the last read starts
     for i, poller in enumerate(pollers):
         read = poller.start(started_monotonic, tick, loop)
-        if type(read) is DeviceResult:  # not read at this grid point
+        if isinstance(read, DeviceResult):  # not read at this grid point
             results[i] = read
             continue
-        future = cast("asyncio.Future[Any]", read)
-        reads[future] = i
-        future.add_done_callback(ended)  # run by the loop, never before the await below
+        reads[read] = i
+        read.add_done_callback(ended)  # run by the loop, never before the await below
     left = len(reads)  # the callbacks run only once we await below
     # Which reads a deadline ends is found when its timer fires, which in a cycle whose
     # devices all answer in time it never does: no per-device bookkeeping for it up front.
