@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.export.helpers import sensorpoll_run
+from tests.export.helpers import sensorpoll_run, wait_for_first_cycle
 
 DEMO = """\
 interval: 500ms
@@ -36,10 +36,12 @@ DEVICES = ("chiller", "furnace", "broken_probe")
 
 @pytest.fixture(scope="module")
 def demo_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a running daemon: two devices up, `broken_probe` always down."""
+    """The base URL of a running daemon that has read its first cycle: two devices up,
+    `broken_probe` always down."""
     config = tmp_path_factory.mktemp("daemon") / "config.yaml"
     config.write_text(DEMO)
     with sensorpoll_run(config) as url:
+        wait_for_first_cycle(url)
         yield url
 
 

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -63,6 +65,27 @@ async def serving(
         yield exporter, exporter.addresses[0]
     finally:
         await exporter.aclose()
+
+
+def get(url: str) -> tuple[int, bytes]:
+    """The status and body of a GET of `url`; status 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def wait_for_first_cycle(url: str, timeout: float = 15.0) -> None:
+    """Until the daemon at base URL `url` has published a cycle (`/api/v1/cycle` answers 200):
+    it serves HTTP before its first grid point, up to an interval earlier."""
+    deadline = time.monotonic() + timeout
+    while get(url + "api/v1/cycle")[0] != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no cycle from {url} within {timeout:g}s")
+        time.sleep(0.05)
 
 
 _SERVING = re.compile(r"serving HTTP on (https?://\S+)")

@@ -6,9 +6,7 @@ import contextlib
 import json
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,18 +15,9 @@ import pytest
 
 from tests.conftest import free_port, require_tool
 from tests.export.conftest import DEVICES
+from tests.export.helpers import get
 
 pytestmark = pytest.mark.slow
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
 
 
 @contextlib.contextmanager
