@@ -88,3 +88,25 @@ def test_sine_is_centred_between_min_and_max() -> None:
     assert generate(1.0) == pytest.approx(20)
     assert generate(3.0) == pytest.approx(10)
     assert not math.isnan(float(generate(1e9)))
+
+
+def test_a_stateless_signal_is_one_function_for_every_field_that_has_it() -> None:
+    rng = random.Random(0)
+
+    def source(**spec: Any) -> Any:
+        return signal_source(Signal(**spec), rng)
+
+    sine = source(waveform="sine", min=0, max=10, period=60)
+    assert source(waveform="sine", min=0.0, max=10, period="60s") is sine
+    assert source(waveform="sine", min=0, max=10, period=30) is not sine
+    assert source(waveform="ramp", min=0, max=10, period=60) is not sine
+    for now in (0.0, 1.25, 1.7e9 + 0.123, 2e9 + 7.5):  # the formula, bit for bit
+        assert sine(now) == 5 + 5 * math.sin(2 * math.pi * now / 60)
+    # equal settings only: True is not 1, and -0.0 is not 0.0
+    assert type(source(value=1.0)(0.0)) is float
+    assert source(value=True)(0.0) is True
+    low = source(waveform="square", min=-0.0, max=1, period=2)(1.5)  # the low half
+    assert math.copysign(1, low) == -1
+    assert math.copysign(1, source(waveform="square", min=0.0, max=1, period=2)(1.5)) == 1
+    # a random walk has state of its own
+    assert source(waveform="random_walk") is not source(waveform="random_walk")
