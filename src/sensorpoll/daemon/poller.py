@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import operator
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,6 +75,9 @@ class DevicePoller:
         self._expired = False
         self._schedule: RateSchedule | None = None
         self._begun: tuple[float, int, frozenset[str] | None] = (0.0, 0, None)  # see `begin`
+        # the loop of the read in progress: its clock times the read (get_running_loop()
+        # makes a getpid system call on Python 3.11, per device per cycle)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.rebase(interval)
 
     def rebase(self, interval: float) -> None:
@@ -134,7 +138,8 @@ class DevicePoller:
         """Read the device once, at grid point `tick`, in a task of its own. The cycle cancels
         the read at this device's deadline (see `poll_cycle`); that cancellation becomes a
         `timeout` result here, a partial one when the driver had read some fields."""
-        start = asyncio.get_running_loop().time()
+        loop = self._loop = asyncio.get_running_loop()
+        start = loop.time()
         due = self._prepare(tick)
         try:
             raw = await self.driver.read()
@@ -150,10 +155,15 @@ class DevicePoller:
         """Start the read at grid point `tick` without a task, if the driver can
         (`Driver.begin`): its future, which `finish` turns into the result. None: the
         driver cannot, and the read runs `poll` in a task."""
-        start = loop.time()
-        self._begun = (start, tick, self._prepare(tick))
+        self._loop = loop
+        # `_prepare`, inline: one Python call less per device on the cycle's critical path
+        driver = self.driver
+        driver.deadline = self.deadline
+        schedule = self._schedule
+        due = driver.due = None if schedule is None or not self._up else schedule.due_fields(tick)
+        self._begun = (loop.time(), tick, due)
         try:
-            return self.driver.begin()
+            return driver.begin()
         except Exception as exc:  # as a read that raised: the cycle gets a result for it
             future: asyncio.Future[Reading] = loop.create_future()
             future.set_exception(exc)
@@ -169,6 +179,11 @@ class DevicePoller:
         if exc is not None:
             return self._raised(exc, start, tick, due)
         return self._read(future.result(), start, tick, due)
+
+    def _clock(self) -> float:
+        """The time on the clock of the loop the read runs on."""
+        loop = self._loop
+        return asyncio.get_running_loop().time() if loop is None else loop.time()
 
     def _read(
         self, raw: Reading, start: float, tick: int, due: frozenset[str] | None
@@ -193,7 +208,7 @@ class DevicePoller:
         schedule = self._schedule
         if schedule is not None:
             values, carried = schedule.record(tick, due, values, time.time())
-        duration = asyncio.get_running_loop().time() - start
+        duration = self._clock() - start
         if self._up and not invalid and not carried:  # the usual: nothing to log or reset
             return DeviceResult(self.name, True, None, duration, values)
         return self._succeeded(values, duration, carried, invalid)
@@ -202,7 +217,7 @@ class DevicePoller:
         """The deadline cancelled the read."""
         self._expired = False
         detail = f"no answer within {self.deadline:g}s"
-        duration = asyncio.get_running_loop().time() - start
+        duration = self._clock() - start
         return self._cut_short("timeout", detail, duration, start, tick, due)
 
     def _raised(
@@ -210,7 +225,7 @@ class DevicePoller:
     ) -> DeviceResult:
         """The result of a read that raised `exc`."""
         reason, detail = classify(exc)
-        duration = asyncio.get_running_loop().time() - start
+        duration = self._clock() - start
         if isinstance(exc, DeviceTimeout):
             return self._cut_short(reason, detail, duration, start, tick, due)
         if not isinstance(exc, DeviceError | OSError) and self._up is not False:
@@ -418,7 +433,10 @@ async def poll_cycle(
     left = len(reads)  # the callbacks run only once we await below
     # Which reads a deadline ends is found when its timer fires, which in a cycle whose
     # devices all answer in time it never does: no per-device bookkeeping for it up front.
-    deadlines = {pollers[i].deadline for i in reads.values()}
+    if len(reads) == len(pollers):  # every device read: a pass in C, not in Python
+        deadlines = set(map(_DEADLINE, pollers))
+    else:
+        deadlines = {pollers[i].deadline for i in reads.values()}
     timers = [
         loop.call_at(started_monotonic + deadline, _expire, deadline, pollers, reads)
         for deadline in deadlines
@@ -460,6 +478,9 @@ async def poll_cycle(
         devices=devices,
         overruns_total=overruns_total,
     )
+
+
+_DEADLINE = operator.attrgetter("deadline")
 
 
 def _end_wait(all_done: asyncio.Future[None]) -> None:

@@ -55,7 +55,7 @@ class Publisher(Protocol):
 
 
 def status_line(cycle: Cycle) -> str:
-    up = sum(1 for d in cycle.devices if d.ok)
+    up = sum(cycle.ok_flags)
     return f"{_devices(len(cycle.devices))}, {up} up, last cycle {cycle.duration_s * 1000:.0f} ms"
 
 
