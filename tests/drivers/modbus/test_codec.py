@@ -15,7 +15,9 @@ from sensorpoll.drivers.modbus.codec import (
     DATA_TYPES,
     NUMERIC_TYPES,
     FieldLayout,
+    canonical_byte_order,
     compile_decoder,
+    compile_frame_decoder,
     decode,
     decode_raw,
     encode,
@@ -255,3 +257,37 @@ def test_compiled_decoder_decodes_every_field_of_a_block_as_decode_does(block, s
 def test_compiled_decoder_reads_coil_bits_as_bools():
     fields = [FieldLayout("first", 0, "bool"), FieldLayout("third", 2, "bool")]
     assert decoded(fields, [True, False, False]) == {"first": True, "third": False}
+
+
+@given(st.data())
+def test_the_frame_decoder_reads_what_the_block_decoder_reads(data):
+    # fields of any numeric type, byte order and scale side by side in one block; the frame
+    # decoder (for the answer's own bytes) either declines or gives the very same values
+    fields, at = [], 0
+    for i in range(data.draw(st.integers(1, 6), label="fields")):
+        data_type = data.draw(st.sampled_from(sorted(NUMERIC_TYPES)))
+        order = data.draw(st.sampled_from(sorted(BYTE_ORDERS)))
+        scale = data.draw(st.sampled_from([1.0, 0.1, -2.5]))
+        fields.append(FieldLayout(f"f{i}", at, data_type, order, scale))
+        at += register_count(data_type)
+    block = data.draw(st.lists(st.integers(0, 0xFFFF), min_size=at, max_size=at))
+    frame = compile_frame_decoder(fields, at)
+    if all(canonical_byte_order(f.order) in ("ABCD", "DCBA") for f in fields):
+        assert frame is not None  # every field reads the big-endian image
+    if frame is None:
+        return
+    from_frame: dict[str, object] = {}
+    frame(struct.pack(f">{at}H", *block), from_frame)  # type: ignore[arg-type]
+    expected = decoded(fields, block)
+    assert list(from_frame) == list(expected)
+    assert all(same(from_frame[name], expected[name]) for name in expected)
+
+
+def test_the_frame_decoder_declines_what_needs_the_registers_as_numbers():
+    assert compile_frame_decoder([FieldLayout("s", 0, "string", string_registers=4)], 4) is None
+    assert compile_frame_decoder([FieldLayout("b", 0, "bool")], 1) is None
+    assert compile_frame_decoder([FieldLayout("v", 0, "float32", "CDAB")], 2) is None
+    decode_frame = compile_frame_decoder([FieldLayout("v", 0, "float32")], 2)
+    assert decode_frame is not None
+    with pytest.raises(ValueError, match="2 bytes for 2 registers"):
+        decode_frame(b"\x00\x01", {})

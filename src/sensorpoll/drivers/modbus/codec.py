@@ -155,6 +155,28 @@ def compile_decoder(fields: Sequence[FieldLayout], registers: int) -> BlockDecod
     return decode
 
 
+FrameDecoder = Callable[[bytes, dict[str, Decoded]], None]
+
+
+def compile_frame_decoder(fields: Sequence[FieldLayout], registers: int) -> FrameDecoder | None:
+    """`compile_decoder`, for the registers' bytes as a Modbus frame carries them (big-endian
+    words: a Modbus TCP answer's data): each field is one C `unpack_from` of the frame's own
+    bytes, with no list of registers built and packed again. None when a field needs another
+    image (word- or byte-swapped orders) or the registers as numbers (strings, bools)."""
+    readers = [(field.name, *_reader(field)) for field in fields]
+    if any(image != _BIG for _, image, _ in readers):
+        return None
+    plain = [(name, read) for name, _, read in readers]
+
+    def decode(data: bytes, values: dict[str, Decoded]) -> None:
+        if len(data) != 2 * registers:  # the framing checked it; a wrong value is worse
+            raise ValueError(f"{len(data)} bytes for {registers} registers")
+        for name, read in plain:
+            values[name] = read((), data)
+
+    return decode
+
+
 def _reader(field: FieldLayout) -> tuple[int | None, _Reader]:
     """Which byte image of the block `field` is read from (None: the block itself), and how."""
     _, begin, data_type, order, scale, offset, string_registers = field

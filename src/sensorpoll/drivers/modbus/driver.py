@@ -19,7 +19,9 @@ from sensorpoll.drivers.modbus.codec import (
     BlockDecoder,
     Decoded,
     FieldLayout,
+    FrameDecoder,
     compile_decoder,
+    compile_frame_decoder,
 )
 from sensorpoll.drivers.modbus.config import BIT_TABLES, ModbusConfig
 from sensorpoll.drivers.modbus.errors import ModbusExceptionResponse
@@ -52,6 +54,9 @@ class CompiledRequest:
     # no field of the request has one: the decoded values are the values
     rules: tuple[tuple[str, ValueRule | None, str | None], ...] | None = None
     floats: tuple[str, ...] = ()  # float fields without a rule: NaN and infinity are no value
+    # the fields from the answer's bytes as they came, for a register request whose fields
+    # all read the big-endian image (see `compile_frame_decoder`); None: from the block
+    decode_frame: FrameDecoder | None = None
 
 
 def _went_well(last: asyncio.Future[Reading] | bool) -> bool:
@@ -65,6 +70,16 @@ def _decoded(compiled: CompiledRequest, block: Block) -> dict[str, Value | None]
     """The values of a request without value rules, from the block it read."""
     values: dict[str, Value | None] = {}
     compiled.decode(block, values)  # type: ignore[arg-type]
+    if compiled.floats:
+        drop_non_finite(values, compiled.floats)
+    return values
+
+
+def _decoded_frame(compiled: CompiledRequest, data: bytes) -> dict[str, Value | None]:
+    """`_decoded`, from the answer's register bytes (`CompiledRequest.decode_frame`)."""
+    values: dict[str, Value | None] = {}
+    assert compiled.decode_frame is not None
+    compiled.decode_frame(data, values)  # type: ignore[arg-type]
     if compiled.floats:
         drop_non_finite(values, compiled.floats)
     return values
@@ -105,6 +120,7 @@ def compile_request(config: ModbusConfig, request: Request) -> CompiledRequest:
         compile_decoder(layouts, request.count),
         None if plain else tuple(rules),
         floats,
+        None if bits else compile_frame_decoder(layouts, request.count),
     )
 
 
@@ -159,9 +175,18 @@ class ModbusDriver(Driver[ModbusConfig]):
         if self.deadline is not None:
             self.line.fit_timeout(self.deadline)
         self._progress = {}
-        future = self.line.begin(
-            config, compiled.request, self._last_request_end, partial(_decoded, compiled)
-        )
+        if compiled.decode_frame is not None:  # straight from the answer's bytes
+            future = self.line.begin(
+                config,
+                compiled.request,
+                self._last_request_end,
+                partial(_decoded_frame, compiled),
+                frame=True,
+            )
+        else:
+            future = self.line.begin(
+                config, compiled.request, self._last_request_end, partial(_decoded, compiled)
+            )
         if future is not None:
             self._begun = future
         return future

@@ -132,13 +132,16 @@ class ModbusLine:
         device: ModbusConfig,
         request: Request,
         not_before: float,
-        convert: Callable[[Block], Any],
+        convert: Callable[[Any], Any],
+        *,
+        frame: bool = False,
     ) -> asyncio.Future[Any] | None:
         """`read` without a coroutine, for the poll loop (`Driver.begin`), when nothing must
         be waited for: the line is the device's alone, its connection is our Modbus TCP one
         and open, and no pause is due. The future gets `convert(block)`; its end is recorded
         and its failure drops the connection as in `read`; the loop's deadline bounds it.
-        None: the request must go through `read`."""
+        None: the request must go through `read`. `frame`: `convert` takes the answer's
+        register bytes as they came (see `compile_frame_decoder`), not the block."""
         connection = self._connection
         if self.shared or type(connection) is not TcpConnection or connection.lost:
             return None
@@ -147,7 +150,7 @@ class ModbusLine:
         if ready > loop.time():
             return None
         future = connection.send(
-            request.table, request.address, request.count, device.unit_id, convert
+            request.table, request.address, request.count, device.unit_id, convert, frame=frame
         )
         future.add_done_callback(self._ended)
         return future

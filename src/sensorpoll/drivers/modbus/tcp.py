@@ -32,9 +32,10 @@ _REGISTERS = {n: struct.Struct(f">{n}H") for n in range(1, 126)}
 
 class PendingRead:
     """The one request in flight: what its answer must match, and where its values go (the
-    block, or what `convert` makes of it)."""
+    block, or what `convert` makes of it: of the block, or with `frame` of the answer's
+    register bytes as they came)."""
 
-    __slots__ = ("convert", "count", "function", "future", "registers", "tid", "unit")
+    __slots__ = ("convert", "count", "frame", "function", "future", "registers", "tid", "unit")
 
     def __init__(
         self,
@@ -43,12 +44,14 @@ class PendingRead:
         function: int,
         count: int,
         future: asyncio.Future[Any],
-        convert: Callable[[Block], Any] | None = None,
+        convert: Callable[[Any], Any] | None = None,
+        frame: bool = False,
     ) -> None:
         self.tid, self.unit, self.function, self.count = tid, unit, function, count
         self.registers = function in (3, 4)
         self.future = future
         self.convert = convert
+        self.frame = frame and self.registers and convert is not None
 
 
 class ModbusTcpProtocol(asyncio.Protocol):
@@ -143,8 +146,11 @@ def _answer(pending: PendingRead, pdu: bytes) -> None:
             )
         )
         return
-    if pending.registers:
-        block: Block = list(_REGISTERS[count].unpack_from(pdu, 2))
+    block: Block | bytes
+    if pending.frame:  # decoded straight from the frame: no list of registers
+        block = pdu[2:]
+    elif pending.registers:
+        block = list(_REGISTERS[count].unpack_from(pdu, 2))
     else:
         block = [bool(pdu[2 + i // 8] >> (i % 8) & 1) for i in range(count)]
     convert = pending.convert
@@ -203,17 +209,20 @@ class TcpConnection:
         address: int,
         count: int,
         unit: int,
-        convert: Callable[[Block], Any] | None = None,
+        convert: Callable[[Any], Any] | None = None,
+        *,
+        frame: bool = False,
     ) -> asyncio.Future[Any]:
         """Send a request for `count` values from `address` of `table` of unit `unit`: a
-        future that gets the block (or `convert(block)`) or the failure. Unbounded: the
-        caller limits the wait and calls `done` when the request ends."""
+        future that gets the block (or `convert(block)`; with `frame`, `convert` of the
+        answer's register bytes) or the failure. Unbounded: the caller limits the wait and
+        calls `done` when the request ends."""
         protocol = self._protocol
         if protocol.lost:
             raise DeviceConnectionError("connection closed by the device")
         self._tid = self._tid % 0xFFFF + 1
         future: asyncio.Future[Any] = self.loop.create_future()
-        pending = PendingRead(self._tid, unit, READ_FUNCTIONS[table], count, future, convert)
+        pending = PendingRead(self._tid, unit, READ_FUNCTIONS[table], count, future, convert, frame)
         protocol.send(pending, address)
         return future
 
