@@ -1,10 +1,14 @@
 """sensorpoll against collectd's modbus plugin (C, libmodbus), side by side in one run: the same
 20 loopback pymodbus slaves, polled every 250 ms by both at once, values compared, CPU per
-request and per device read (from /proc/PID/stat) and RSS.
+request and per device read (from /proc/PID/stat) and RSS. A third client polls the same
+slaves meanwhile: the least a Python poller can do (uvloop, one asyncio Protocol per slave,
+the answers' registers unpacked; no deadlines, results or export), the floor under
+sensorpoll's per-request figure on this machine (see docs/design.md, "What a request costs").
 
 Each slave holds one 4-field device (float32, uint16, int32, int16 in 6 registers): sensorpoll
-reads it in one request, collectd in four (one per <Data> block). sensorpoll asks unit 1 and
-collectd unit 2 (the same registers), so the slaves count each client's requests. The slaves
+reads it in one request, collectd in four (one per <Data> block). sensorpoll asks unit 1,
+collectd unit 2 and the floor client unit 3 (the same registers), so the slaves count each
+client's requests. The slaves
 run in a child process, so neither client's figure includes serving. Both keep their readings in
 memory for a Prometheus scrape (collectd through its write_prometheus plugin, which needs
 Debian's libmicrohttpd12 and libprotobuf-c1 beside collectd-core); neither is scraped until the
@@ -22,6 +26,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -42,7 +47,8 @@ FIELDS = [
     ("counter", "Int32", "int32", 3, 123456),
     ("pressure", "Int16", "int16", 5, -42),
 ]
-SENSORPOLL_UNIT, COLLECTD_UNIT = 1, 2
+SENSORPOLL_UNIT, COLLECTD_UNIT, FLOOR_UNIT = 1, 2, 3
+REGISTERS = 6  # what FIELDS span: one request of sensorpoll's, one of the floor client's
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -67,23 +73,67 @@ async def serve(count: int) -> None:
     images = []
     slaves = []
     for _ in range(count):
-        ours, theirs = CountingImage(), CountingImage()
-        ours.set("holding", 0, registers)
-        theirs.set("holding", 0, registers)
-        images.append((ours, theirs))
-        slaves.append(await SimulatedSlave.tcp({SENSORPOLL_UNIT: ours, COLLECTD_UNIT: theirs}))
+        ours, theirs, floor = CountingImage(), CountingImage(), CountingImage()
+        for image in (ours, theirs, floor):
+            image.set("holding", 0, registers)
+        images.append((ours, theirs, floor))
+        units = {SENSORPOLL_UNIT: ours, COLLECTD_UNIT: theirs, FLOOR_UNIT: floor}
+        slaves.append(await SimulatedSlave.tcp(units))
     print(" ".join(str(s.port) for s in slaves), flush=True)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while await reader.readline():
         counts = {
-            "sensorpoll": sum(o.requests for o, _ in images),
-            "collectd": sum(t.requests for _, t in images),
+            "sensorpoll": sum(o.requests for o, _, _ in images),
+            "collectd": sum(t.requests for _, t, _ in images),
+            "floor": sum(f.requests for _, _, f in images),
         }
         print(json.dumps(counts), flush=True)
     for slave in slaves:
         await slave.aclose()
+
+
+def floor_client(ports: list[int]) -> None:
+    """Child process: the least a Python poller can do here, the floor under sensorpoll's
+    figure. On uvloop, one asyncio Protocol per slave; every INTERVAL one request to each, the
+    answers' registers unpacked, all awaited; no deadlines, results, fields or export."""
+    import uvloop  # a dependency of sensorpoll's, as its default loop
+
+    request = struct.Struct(">HHHBBHH")
+    registers = struct.Struct(f">{REGISTERS}H")
+
+    class Client(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.answer: asyncio.Future[tuple[int, ...]] | None = None
+            self.transport: asyncio.Transport | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def data_received(self, data: bytes) -> None:
+            if self.answer is not None and not self.answer.done():
+                self.answer.set_result(registers.unpack_from(data, 9))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        clients = [(await loop.create_connection(Client, "127.0.0.1", p))[1] for p in ports]
+        expected = None
+        tid, due = 0, loop.time()
+        while True:
+            tid = tid % 0xFFFF + 1
+            for client in clients:
+                assert client.transport is not None
+                client.answer = loop.create_future()
+                client.transport.write(request.pack(tid, 0, 6, FLOOR_UNIT, 3, 0, REGISTERS))
+            answers = await asyncio.gather(*(c.answer for c in clients if c.answer))
+            if expected is None:  # once: it reads what the others read
+                expected = answers[0]
+                assert all(answer == expected for answer in answers), answers
+            due += INTERVAL
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    uvloop.run(run())
 
 
 def free_port() -> int:
@@ -194,9 +244,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve(args.serve))
+        return
+    if args.floor:
+        floor_client([int(p) for p in args.floor.split(",")])
         return
     collectd = shutil.which("collectd") or "/usr/sbin/collectd"
     if not os.path.exists(collectd):
@@ -232,15 +286,18 @@ def main() -> None:
         theirs = subprocess.Popen(
             [collectd, "-f", "-C", str(base / "collectd.conf")], stderr=subprocess.DEVNULL
         )
+        floor = subprocess.Popen(
+            [sys.executable, __file__, "--floor", ",".join(map(str, ports))],
+        )
+        clients = {"sensorpoll": ours, "collectd": theirs, "floor": floor}
         try:
             time.sleep(3.0)  # start-up, connections, imports: outside the measured window
-            cpu_before = {"sensorpoll": cpu_seconds(ours.pid), "collectd": cpu_seconds(theirs.pid)}
+            cpu_before = {name: cpu_seconds(p.pid) for name, p in clients.items()}
             count_before = requests()
             time.sleep(args.seconds)
-            cpu = {
-                "sensorpoll": cpu_seconds(ours.pid) - cpu_before["sensorpoll"],
-                "collectd": cpu_seconds(theirs.pid) - cpu_before["collectd"],
-            }
+            cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in clients.items()}
+            if floor.poll() is not None:
+                sys.exit(f"the floor client ended early (exit {floor.returncode})")
             count_after = requests()
             rss = {"sensorpoll": rss_mb(ours.pid), "collectd": rss_mb(theirs.pid)}
             got = {
@@ -248,7 +305,7 @@ def main() -> None:
                 "collectd": collectd_values(exporter),
             }
         finally:
-            for process in (ours, theirs):
+            for process in clients.values():
                 process.terminate()
                 process.wait(10)
             slaves.stdin.close()
@@ -256,20 +313,27 @@ def main() -> None:
     expected = {name: float(value) for name, *_, value in FIELDS}
     print(
         f"{args.devices} loopback pymodbus slaves, 4 fields each, every {INTERVAL * 1000:g} ms, "
-        f"{args.seconds:g} s measured, both clients at once"
+        f"{args.seconds:g} s measured, the three clients at once"
     )
     figures = {}
-    for client, per_read in (("sensorpoll", 1), ("collectd", len(FIELDS))):
+    for client, asks in (("sensorpoll", 1), ("collectd", len(FIELDS))):
         made = count_after[client] - count_before[client]
-        reads = made / per_read
+        reads = made / asks
         good = sum(1 for values in got[client].values() if values == expected)
         figures[client] = (cpu[client] / made, cpu[client] / reads)
         print(
-            f"{client:10s}: {made:6d} requests ({per_read}/device read), {reads:7.0f} device "
+            f"{client:10s}: {made:6d} requests ({asks}/device read), {reads:7.0f} device "
             f"reads, {cpu[client]:6.2f} s CPU, {figures[client][0] * 1e6:6.1f} us CPU/request, "
             f"{figures[client][1] * 1e6:6.1f} us CPU/device read, RSS {rss[client]:5.1f} MB, "
             f"values right on {good}/{args.devices} devices"
         )
+    made = count_after["floor"] - count_before["floor"]
+    floor_request = cpu["floor"] / made
+    print(
+        f"floor     : {made:6d} requests (1/device read), minimal Python client on uvloop "
+        f"(no deadlines, results or export), {cpu['floor']:6.2f} s CPU, "
+        f"{floor_request * 1e6:6.1f} us CPU/request"
+    )
     per_request = figures["sensorpoll"][0] / figures["collectd"][0]
     per_read = figures["sensorpoll"][1] / figures["collectd"][1]
     print(
@@ -278,6 +342,12 @@ def main() -> None:
     print(f"ratio, CPU per device read, sensorpoll vs collectd: {per_read:.2f}x (target <= 0.4x)")
     rss_ratio = rss["sensorpoll"] / rss["collectd"]
     print(f"ratio, RSS, sensorpoll vs collectd:                 {rss_ratio:.1f}x")
+    ours_floor = figures["sensorpoll"][0] / floor_request
+    theirs_floor = figures["collectd"][0] / floor_request
+    print(
+        f"CPU per request against the floor: sensorpoll {ours_floor:.2f}x, "
+        f"collectd {theirs_floor:.2f}x"
+    )
 
 
 if __name__ == "__main__":
