@@ -66,20 +66,14 @@ def _went_well(last: asyncio.Future[Reading] | bool) -> bool:
     return last.done() and not last.cancelled() and last.exception() is None
 
 
-def _decoded(compiled: CompiledRequest, block: Block) -> dict[str, Value | None]:
-    """The values of a request without value rules, from the block it read."""
+def _decoded(compiled: CompiledRequest, block: Block | bytes) -> dict[str, Value | None]:
+    """The values of a request without value rules, from the block it read, or from the
+    answer's register bytes when the request has a frame decoder (`decode_frame`)."""
     values: dict[str, Value | None] = {}
-    compiled.decode(block, values)  # type: ignore[arg-type]
-    if compiled.floats:
-        drop_non_finite(values, compiled.floats)
-    return values
-
-
-def _decoded_frame(compiled: CompiledRequest, data: bytes) -> dict[str, Value | None]:
-    """`_decoded`, from the answer's register bytes (`CompiledRequest.decode_frame`)."""
-    values: dict[str, Value | None] = {}
-    assert compiled.decode_frame is not None
-    compiled.decode_frame(data, values)  # type: ignore[arg-type]
+    if compiled.decode_frame is not None:
+        compiled.decode_frame(block, values)  # type: ignore[arg-type]
+    else:
+        compiled.decode(block, values)  # type: ignore[arg-type]
     if compiled.floats:
         drop_non_finite(values, compiled.floats)
     return values
@@ -175,18 +169,13 @@ class ModbusDriver(Driver[ModbusConfig]):
         if self.deadline is not None:
             self.line.fit_timeout(self.deadline)
         self._progress = {}
-        if compiled.decode_frame is not None:  # straight from the answer's bytes
-            future = self.line.begin(
-                config,
-                compiled.request,
-                self._last_request_end,
-                partial(_decoded_frame, compiled),
-                frame=True,
-            )
-        else:
-            future = self.line.begin(
-                config, compiled.request, self._last_request_end, partial(_decoded, compiled)
-            )
+        future = self.line.begin(
+            config,
+            compiled.request,
+            self._last_request_end,
+            partial(_decoded, compiled),
+            frame=compiled.decode_frame is not None,  # straight from the answer's bytes
+        )
         if future is not None:
             self._begun = future
         return future
